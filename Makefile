@@ -1,0 +1,32 @@
+# The project's front door: `make demo` and `make test` each set up what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+# Re-run the install only when the project's requirements change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt torch
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m rnnkit.demo
+
+lint: setup
+	$(VENV)/bin/ruff check rnnkit tests benchmarks docs
+
+test: lint
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(PY) benchmarks/layers.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

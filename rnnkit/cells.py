@@ -1,0 +1,328 @@
+r"""One time step of the Elman RNN, the LSTM and the GRU, written out from their equations.
+
+Each cell comes in two pieces so that the layers can run fast without a second copy of the math:
+
+* ``*_input_projection(x, weight_ih, bias_ih, bias_hh)`` is the part of a step that does not depend on the
+  previous state. The layers compute it for every time step at once, as one matrix multiply.
+* ``*_step(projected_x, state, ...)`` is the rest: it mixes the projected input with the previous state.
+
+The ``nn.Module`` cells (:class:`ElmanCell`, :class:`LSTMCell`, :class:`GRUCell`) compose the two and mirror
+``torch.nn.RNNCell``/``LSTMCell``/``GRUCell``: same parameter names, shapes, gate order and calling convention,
+so ``state_dict`` loads both ways.
+
+Symbols follow torch's documentation: x input, h hidden state, c cell state, σ the logistic sigmoid, ⊙ the
+elementwise product; the gates are i (input), f (forget), g (cell candidate), o (output) for the LSTM and
+r (reset), z (update), n (new) for the GRU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "ElmanCell",
+    "LSTMCell",
+    "GRUCell",
+    "elman_input_projection",
+    "elman_step",
+    "lstm_input_projection",
+    "lstm_step",
+    "gru_input_projection",
+    "gru_step",
+    "NONLINEARITIES",
+]
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pure step functions: the only place where the cell equations are written.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _project(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor:
+    """W_ih x + b_ih + b_hh as one multiply-add; the two biases are summed first (a (G*H,) vector)."""
+    if bias_ih is None:
+        return F.linear(x, weight_ih, bias_hh)
+    return F.linear(x, weight_ih, bias_ih if bias_hh is None else bias_ih + bias_hh)
+
+
+def elman_input_projection(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor:
+    """W_ih x + b_ih + b_hh: (..., F) -> (..., H). Both biases sit outside the nonlinearity, so both fold in."""
+    return _project(x, weight_ih, bias_ih, bias_hh)
+
+
+def elman_step(projected_x: Tensor, h: Tensor, weight_hh: Tensor, nonlinearity: str = "tanh") -> Tensor:
+    """h' = act(W_ih x + b_ih + W_hh h + b_hh), with the input part already in ``projected_x`` (B, H)."""
+    pre = torch.addmm(projected_x, h, weight_hh.t())
+    return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
+
+
+def lstm_input_projection(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor:
+    """W_ih x + b_ih + b_hh: (..., F) -> (..., 4H), gates stacked in torch's order i, f, g, o."""
+    return _project(x, weight_ih, bias_ih, bias_hh)
+
+
+def lstm_step(
+    projected_x: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor, weight_hr: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """One LSTM step from the projected input (B, 4H) and the state h (B, P or H), c (B, H) -> (h', c')."""
+    gates = torch.addmm(projected_x, h, weight_hh.t())  # (B, 4H)
+    i, f, g, o = gates.chunk(4, 1)  # 4 x (B, H)
+    c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h_next = torch.sigmoid(o) * torch.tanh(c_next)
+    if weight_hr is not None:
+        h_next = h_next.mm(weight_hr.t())  # projection (Sak et al. 2014): (B, H) -> (B, P)
+    return h_next, c_next
+
+
+def gru_input_projection(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor:
+    """W_ih x + b_ih: (..., F) -> (..., 3H), gates r, z, n. b_hh is not folded in: b_hn sits inside r ⊙ (...)."""
+    return _project(x, weight_ih, bias_ih, None)
+
+
+def gru_step(projected_x: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
+    """One GRU step from the projected input (B, 3H) and h (B, H) -> h' (B, H)."""
+    x_r, x_z, x_n = projected_x.chunk(3, 1)  # 3 x (B, H)
+    h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, 1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)  # b_hn stays inside r ⊙ (...), as torch does
+    return n + z * (h - n)  # (1 - z) ⊙ n + z ⊙ h, one multiply fewer
+
+
+# ---------------------------------------------------------------------------------------------------------
+# torch.nn-compatible cell modules
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _CellBase(nn.Module):
+    """Parameters and checks shared by the three cells; subclasses write only the equations."""
+
+    gate_count: int = 1
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, state_size=None
+    ) -> None:
+        super().__init__()
+        _check_positive_int("input_size", input_size)
+        _check_positive_int("hidden_size", hidden_size)
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias: expected a bool, got {type(bias).__name__} {bias!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        state_size = hidden_size if state_size is None else state_size
+        factory = {"device": device, "dtype": dtype}
+        rows = self.gate_count * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(rows, state_size, **factory))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(rows, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(rows, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+
+    def reset_parameters(self) -> None:
+        """torch's default: every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        with torch.no_grad():
+            for weight in self.parameters():
+                weight.uniform_(-bound, bound)
+
+    def _batched_input(self, input: Tensor) -> tuple[Tensor, bool]:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input: expected a Tensor, got {type(input).__name__}")
+        if input.dim() not in (1, 2):
+            raise ValueError(f"input: expected a 1-D (F) or 2-D (B, F) tensor, got shape {tuple(input.shape)}")
+        if input.size(-1) != self.input_size:
+            raise ValueError(
+                f"input: expected feature size {self.input_size} (input_size), got {input.size(-1)} "
+                f"in shape {tuple(input.shape)}"
+            )
+        _check_like_weight("input", input, self.weight_ih)
+        return (input, False) if input.dim() == 2 else (input.unsqueeze(0), True)
+
+    def _state(self, name: str, value: Tensor | None, batch: int, size: int, unbatched: bool, like: Tensor) -> Tensor:
+        if value is None:
+            return like.new_zeros(batch, size)
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name}: expected a Tensor, got {type(value).__name__}")
+        expected = (size,) if unbatched else (batch, size)
+        if tuple(value.shape) != expected:
+            raise ValueError(f"{name}: expected shape {expected}, got {tuple(value.shape)}")
+        _check_like_weight(name, value, self.weight_ih)
+        return value.unsqueeze(0) if unbatched else value
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class ElmanCell(_CellBase):
+    r"""One step of the Elman RNN, as torch.nn.RNNCell.
+
+    .. math:: h' = \tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})   (or ReLU with ``nonlinearity="relu"``)
+
+    Args:
+        input_size: features F of x.  hidden_size: features H of h.  bias: use b_ih and b_hh.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+
+    Shape: input (B, F) or (F), hx (B, H) or (H) or None (zeros) -> h' (B, H) or (H).
+    Parameters: weight_ih (H, F), weight_hh (H, H), bias_ih (H), bias_hh (H).
+
+    Example::
+
+        >>> cell = ElmanCell(3, 5)
+        >>> cell(torch.randn(2, 3)).shape
+        torch.Size([2, 5])
+    """
+
+    gate_count = 1
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", device=None, dtype=None
+    ) -> None:
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
+        self.reset_parameters()
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, unbatched = self._batched_input(input)
+        h = self._state("hx", hx, x.size(0), self.hidden_size, unbatched, x)
+        projected = elman_input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh)
+        h_next = elman_step(projected, h, self.weight_hh, self.nonlinearity)
+        return h_next.squeeze(0) if unbatched else h_next
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.nonlinearity == "tanh" else ", nonlinearity='relu'")
+
+
+class LSTMCell(_CellBase):
+    r"""One step of the LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000),
+    as torch.nn.LSTMCell, plus the optional output projection of torch.nn.LSTM(proj_size=P) (Sak et al. 2014).
+
+    .. math::
+        i = σ(W_{ii} x + b_{ii} + W_{hi} h + b_{hi})        f = σ(W_{if} x + b_{if} + W_{hf} h + b_{hf})
+        g = \tanh(W_{ig} x + b_{ig} + W_{hg} h + b_{hg})    o = σ(W_{io} x + b_{io} + W_{ho} h + b_{ho})
+        c' = f ⊙ c + i ⊙ g                                   h' = o ⊙ \tanh(c')
+        with proj_size P > 0:  h' = W_{hr} (o ⊙ \tanh(c'))
+
+    Args:
+        input_size: features F of x.  hidden_size: features H of c.  bias: use b_ih and b_hh.
+        proj_size: if > 0, h has P features instead of H (P < H).
+
+    Shape: input (B, F) or (F); hx a tuple (h (B, P or H), c (B, H)) or None (zeros) -> (h', c').
+    Parameters: weight_ih (4H, F), weight_hh (4H, P or H), bias_ih (4H), bias_hh (4H), weight_hr (P, H);
+    the four row blocks of the gate weights are i, f, g, o in that order.
+
+    Example::
+
+        >>> cell = LSTMCell(3, 5)
+        >>> h, c = cell(torch.randn(2, 3))
+        >>> h.shape, c.shape
+        (torch.Size([2, 5]), torch.Size([2, 5]))
+    """
+
+    gate_count = 4
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *, proj_size: int = 0
+    ) -> None:
+        _check_proj_size(proj_size, hidden_size)
+        super().__init__(input_size, hidden_size, bias, device, dtype, state_size=proj_size or hidden_size)
+        self.proj_size = proj_size
+        if proj_size:
+            self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight_hr", None)
+        self.reset_parameters()
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        x, unbatched = self._batched_input(input)
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise ValueError(f"hx: expected a tuple (h, c) of two tensors or None, got {type(hx).__name__}")
+        h0, c0 = (None, None) if hx is None else hx
+        h = self._state("hx[0] (h)", h0, x.size(0), self.proj_size or self.hidden_size, unbatched, x)
+        c = self._state("hx[1] (c)", c0, x.size(0), self.hidden_size, unbatched, x)
+        projected = lstm_input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh)
+        h_next, c_next = lstm_step(projected, h, c, self.weight_hh, self.weight_hr)
+        return (h_next.squeeze(0), c_next.squeeze(0)) if unbatched else (h_next, c_next)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", proj_size={self.proj_size}" if self.proj_size else "")
+
+
+class GRUCell(_CellBase):
+    r"""One step of the GRU (Cho et al. 2014), as torch.nn.GRUCell.
+
+    .. math::
+        r = σ(W_{ir} x + b_{ir} + W_{hr} h + b_{hr})        z = σ(W_{iz} x + b_{iz} + W_{hz} h + b_{hz})
+        n = \tanh(W_{in} x + b_{in} + r ⊙ (W_{hn} h + b_{hn}))
+        h' = (1 - z) ⊙ n + z ⊙ h
+
+    Note that b_hn sits inside the reset gate's product, as in torch (and cuDNN), not outside as in the paper.
+
+    Shape: input (B, F) or (F), hx (B, H) or (H) or None (zeros) -> h' (B, H) or (H).
+    Parameters: weight_ih (3H, F), weight_hh (3H, H), bias_ih (3H), bias_hh (3H); row blocks r, z, n.
+
+    Example::
+
+        >>> cell = GRUCell(3, 5)
+        >>> cell(torch.randn(2, 3)).shape
+        torch.Size([2, 5])
+    """
+
+    gate_count = 3
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None) -> None:
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.reset_parameters()
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, unbatched = self._batched_input(input)
+        h = self._state("hx", hx, x.size(0), self.hidden_size, unbatched, x)
+        projected = gru_input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh)
+        h_next = gru_step(projected, h, self.weight_hh, self.bias_hh)
+        return h_next.squeeze(0) if unbatched else h_next
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Argument checks shared with the layers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive int, got {value}")
+
+
+def _check_proj_size(proj_size, hidden_size) -> None:
+    if isinstance(proj_size, bool) or not isinstance(proj_size, int):
+        raise TypeError(f"proj_size: expected an int >= 0, got {type(proj_size).__name__} {proj_size!r}")
+    if proj_size < 0:
+        raise ValueError(f"proj_size: expected an int >= 0, got {proj_size}")
+    if proj_size and isinstance(hidden_size, int) and proj_size >= hidden_size:
+        raise ValueError(f"proj_size: expected less than hidden_size={hidden_size}, got {proj_size}")
+
+
+def _check_like_weight(name: str, tensor: Tensor, weight: Tensor) -> None:
+    """Input and state must share the parameters' dtype and device: no silent casts or copies."""
+    if tensor.dtype != weight.dtype:
+        raise ValueError(
+            f"{name}: expected dtype {weight.dtype} (the parameters' dtype), got {tensor.dtype}; "
+            f"convert the input with .to({weight.dtype}) or the module with .to(dtype)"
+        )
+    if tensor.device != weight.device:
+        raise ValueError(
+            f"{name}: expected device {weight.device} (the parameters' device), got {tensor.device}; "
+            f"move the input with .to({str(weight.device)!r}) or the module with .to(device)"
+        )

@@ -1,0 +1,241 @@
+r"""Backpropagation through time written out by hand, for the three standard cells.
+
+The loop backend could let autograd record every small operation of every step (that is
+:func:`rnnkit.scan.scan` with the step functions of :mod:`rnnkit.cells`, and it is what the variants use).
+For the plain Elman, LSTM and GRU cells it instead runs the recurrence as one ``autograd.Function`` per layer
+and direction, with the backward pass derived below, which keeps autograd's graph to a single node, writes
+every step into preallocated buffers and moves all weight gradients out of the loop into one matrix multiply
+each. Tests check it against autograd through the cells.
+
+The input part of every step (W_ih x_t + biases) is computed outside, as one matrix multiply over all steps;
+the functions here take it as ``projected`` (T, B, G·H) and return its gradient.
+
+LSTM, for one step with the gates already activated (i, f, o sigmoids, g tanh) and s = tanh(c')::
+
+    c' = f ⊙ c + i ⊙ g        r = o ⊙ s        h' = r  (or W_hr r with a projection)
+    backward, given dh' and the gradient dc' flowing back from step t+1:
+    dr = dh'  (or dh' W_hr)   do = dr ⊙ s      dc = dc' + dr ⊙ o ⊙ (1 - s²)
+    di = dc ⊙ g   df = dc ⊙ c   dg = dc ⊙ i     d(pre-activation) = d(gate) ⊙ σ'(·) or ⊙ (1 - g²)
+    to step t-1:  dc ⊙ f  and  d(pre-activations) W_hh
+
+GRU, with hp = W_hh h + b_hh split as (hp_r, hp_z, hp_n)::
+
+    h' = n + z ⊙ (h - n)
+    dn = dh' ⊙ (1 - z)     dz = dh' ⊙ (h - n)     dn_pre = dn ⊙ (1 - n²)    dr = dn_pre ⊙ hp_n
+    d(hp) = (dr_pre, dz_pre, dn_pre ⊙ r)          to step t-1: dh' ⊙ z + d(hp) W_hh
+
+Elman: h' = act(pre);  dpre = dh' ⊙ act'(pre);  to step t-1: dpre W_hh.
+
+Variable lengths use a mask (T, B, 1): a row whose sequence has ended keeps its state and outputs zero, so in
+the backward pass its gradient passes through to the previous state untouched.
+
+These functions support first derivatives only (no double backward).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+
+def _unmasked_steps(mask: Tensor | None, steps: int) -> int:
+    """Number of leading steps valid for every row (all of them without a mask)."""
+    if mask is None:
+        return steps
+    return int(mask.squeeze(-1).all(dim=1).long().cumprod(0).sum())
+
+
+def _output(states: Tensor, mask: Tensor | None) -> Tensor:
+    """Outputs are the states h_1..h_T, zeroed where a sequence has ended."""
+    return states if mask is None else states * mask
+
+
+class LSTMRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, projected, h0, c0, weight_hh, weight_hr, mask):
+        steps, batch, _ = projected.shape
+        hidden = c0.size(-1)
+        unmasked = _unmasked_steps(mask, steps)
+        gates = projected.new_empty(steps, batch, 4 * hidden)  # activated i, f, g, o
+        cells = projected.new_empty(steps + 1, batch, hidden)  # c_0 .. c_T
+        tanh_cells = projected.new_empty(steps, batch, hidden)
+        states = projected.new_empty(steps + 1, batch, h0.size(-1))  # h_0 .. h_T
+        unprojected = projected.new_empty(steps, batch, hidden) if weight_hr is not None else None
+        cells[0], states[0] = c0, h0
+        weight_hh_t = weight_hh.t()
+        for t in range(steps):
+            g = torch.addmm(projected[t], states[t], weight_hh_t, out=gates[t])
+            g[:, : 2 * hidden].sigmoid_()
+            g[:, 2 * hidden: 3 * hidden].tanh_()
+            g[:, 3 * hidden:].sigmoid_()
+            i, f, cand, o = g.chunk(4, 1)
+            c = torch.mul(f, cells[t], out=cells[t + 1]).addcmul_(i, cand)
+            s = torch.tanh(c, out=tanh_cells[t])
+            if weight_hr is None:
+                torch.mul(o, s, out=states[t + 1])
+            else:
+                torch.mm(torch.mul(o, s, out=unprojected[t]), weight_hr.t(), out=states[t + 1])
+            if t >= unmasked:  # ended rows keep their state
+                valid = mask[t]
+                cells[t + 1] = torch.where(valid, cells[t + 1], cells[t])
+                states[t + 1] = torch.where(valid, states[t + 1], states[t])
+        ctx.save_for_backward(gates, cells, tanh_cells, states, unprojected, weight_hh, weight_hr, mask)
+        ctx.unmasked = unmasked
+        return _output(states[1:], mask), states[steps].clone(), cells[steps].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output, grad_h_n, grad_c_n):
+        gates, cells, tanh_cells, states, unprojected, weight_hh, weight_hr, mask = ctx.saved_tensors
+        steps, _, four_hidden = gates.shape
+        hidden = four_hidden // 4
+        if mask is not None:
+            grad_output = grad_output * mask
+        # Per-step factors that do not depend on the incoming gradient, computed for all steps at once.
+        derivative = gates * (1 - gates)  # σ' for i, f, o
+        derivative[..., 2 * hidden: 3 * hidden] = 1 - gates[..., 2 * hidden: 3 * hidden].square()  # tanh' for g
+        i, f, cand, _ = gates.chunk(4, 2)
+        o_dtanh = gates[..., 3 * hidden:] * (1 - tanh_cells.square())
+        grad_gates = torch.empty_like(gates)
+        grad_projected_h = torch.empty_like(states[1:]) if weight_hr is not None else None  # dL/dh'_t
+        grad_h, grad_c = grad_h_n.clone(), grad_c_n.clone()
+        for t in reversed(range(steps)):
+            masked = t >= ctx.unmasked
+            if masked:  # an ended row's gradient passes straight to the previous state
+                valid = mask[t]
+                keep_h, keep_c = grad_h * ~valid, grad_c * ~valid
+                grad_h, grad_c = grad_h * valid, grad_c * valid
+            dh = grad_h.add_(grad_output[t])
+            if weight_hr is not None:
+                grad_projected_h[t] = dh
+                dh = dh.mm(weight_hr)  # (B, P) -> (B, H): back through h' = W_hr r
+            dc = grad_c.addcmul_(dh, o_dtanh[t])
+            row = grad_gates[t]  # (B, 4H), filled in gate order i, f, g, o
+            torch.mul(dc, cand[t], out=row[:, :hidden])
+            torch.mul(dc, cells[t], out=row[:, hidden: 2 * hidden])
+            torch.mul(dc, i[t], out=row[:, 2 * hidden: 3 * hidden])
+            torch.mul(dh, tanh_cells[t], out=row[:, 3 * hidden:])
+            row.mul_(derivative[t])  # gradients of the pre-activations
+            grad_c = dc.mul_(f[t])
+            grad_h = row.mm(weight_hh)
+            if masked:
+                grad_h.add_(keep_h)
+                grad_c.add_(keep_c)
+        # Weight gradients: one multiply over all steps instead of one per step.
+        grad_weight_hh = grad_gates.flatten(0, 1).t().mm(states[:-1].flatten(0, 1))
+        grad_weight_hr = None
+        if weight_hr is not None:
+            grad_weight_hr = grad_projected_h.flatten(0, 1).t().mm(unprojected.flatten(0, 1))
+        return grad_gates, grad_h, grad_c, grad_weight_hh, grad_weight_hr, None
+
+
+class GRURecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, projected, h0, weight_hh, bias_hh, mask):
+        steps, batch, _ = projected.shape
+        hidden = h0.size(-1)
+        unmasked = _unmasked_steps(mask, steps)
+        hidden_parts = projected.new_empty(steps, batch, 3 * hidden)  # W_hh h + b_hh: (hp_r, hp_z, hp_n)
+        reset_update = projected.new_empty(steps, batch, 2 * hidden)  # activated r, z
+        new = projected.new_empty(steps, batch, hidden)  # n
+        states = projected.new_empty(steps + 1, batch, hidden)
+        states[0] = h0
+        weight_hh_t = weight_hh.t()
+        for t in range(steps):
+            h = states[t]
+            if bias_hh is None:
+                hp = torch.mm(h, weight_hh_t, out=hidden_parts[t])
+            else:
+                hp = torch.addmm(bias_hh, h, weight_hh_t, out=hidden_parts[t])
+            x = projected[t]
+            rz = torch.add(x[:, : 2 * hidden], hp[:, : 2 * hidden], out=reset_update[t]).sigmoid_()
+            r, z = rz[:, :hidden], rz[:, hidden:]
+            n = torch.addcmul(x[:, 2 * hidden:], r, hp[:, 2 * hidden:], out=new[t]).tanh_()
+            h_next = torch.sub(h, n, out=states[t + 1]).mul_(z).add_(n)  # n + z ⊙ (h - n)
+            if t >= unmasked:
+                states[t + 1] = torch.where(mask[t], h_next, h)
+        ctx.save_for_backward(hidden_parts, reset_update, new, states, weight_hh, mask)
+        ctx.has_bias = bias_hh is not None
+        ctx.unmasked = unmasked
+        return _output(states[1:], mask), states[steps].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output, grad_h_n):
+        hidden_parts, reset_update, new, states, weight_hh, mask = ctx.saved_tensors
+        steps, _, hidden = new.shape
+        if mask is not None:
+            grad_output = grad_output * mask
+        r, z = reset_update[..., :hidden], reset_update[..., hidden:]
+        one_minus_z = 1 - z
+        h_minus_n = states[:-1] - new
+        dtanh_n = 1 - new.square()
+        dsigmoid = reset_update * (1 - reset_update)
+        grad_projected = torch.empty_like(hidden_parts)  # d(W_ih x + b_ih): (r, z, n) pre-activations
+        grad_hidden_parts = torch.empty_like(hidden_parts)  # d(W_hh h + b_hh)
+        grad_h = grad_h_n.clone()
+        for t in reversed(range(steps)):
+            masked = t >= ctx.unmasked
+            if masked:
+                valid = mask[t]
+                keep_h = grad_h * ~valid
+                grad_h = grad_h * valid
+            dh = grad_h.add_(grad_output[t])
+            gx, gh = grad_projected[t], grad_hidden_parts[t]
+            dn_pre = torch.mul(dh, one_minus_z[t], out=gx[:, 2 * hidden:]).mul_(dtanh_n[t])
+            torch.mul(dn_pre, hidden_parts[t, :, 2 * hidden:], out=gx[:, :hidden])  # dr
+            torch.mul(dh, h_minus_n[t], out=gx[:, hidden: 2 * hidden])  # dz
+            gx[:, : 2 * hidden].mul_(dsigmoid[t])
+            gh[:, : 2 * hidden] = gx[:, : 2 * hidden]
+            torch.mul(dn_pre, r[t], out=gh[:, 2 * hidden:])
+            grad_h = torch.addmm(dh.mul_(z[t]), gh, weight_hh)
+            if masked:
+                grad_h.add_(keep_h)
+        flat = grad_hidden_parts.flatten(0, 1)  # (T*B, 3H)
+        grad_weight_hh = flat.t().mm(states[:-1].flatten(0, 1))
+        grad_bias_hh = flat.sum(0) if ctx.has_bias else None
+        return grad_projected, grad_h, grad_weight_hh, grad_bias_hh, None
+
+
+class ElmanRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, projected, h0, weight_hh, relu, mask):
+        steps = projected.size(0)
+        unmasked = _unmasked_steps(mask, steps)
+        states = projected.new_empty((steps + 1,) + tuple(h0.shape))
+        states[0] = h0
+        weight_hh_t = weight_hh.t()
+        for t in range(steps):
+            h = torch.addmm(projected[t], states[t], weight_hh_t, out=states[t + 1])
+            h.relu_() if relu else h.tanh_()
+            if t >= unmasked:
+                states[t + 1] = torch.where(mask[t], h, states[t])
+        ctx.save_for_backward(states, weight_hh, mask)
+        ctx.relu = relu
+        ctx.unmasked = unmasked
+        return _output(states[1:], mask), states[steps].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output, grad_h_n):
+        states, weight_hh, mask = ctx.saved_tensors
+        steps = states.size(0) - 1
+        if mask is not None:
+            grad_output = grad_output * mask
+        outputs = states[1:]  # at an ended row this is an old state, but its gradient there is zero
+        derivative = (outputs > 0).to(outputs.dtype) if ctx.relu else 1 - outputs.square()
+        grad_pre = torch.empty_like(outputs)
+        grad_h = grad_h_n.clone()
+        for t in reversed(range(steps)):
+            masked = t >= ctx.unmasked
+            if masked:
+                valid = mask[t]
+                keep_h = grad_h * ~valid
+                grad_h = grad_h * valid
+            torch.mul(grad_h.add_(grad_output[t]), derivative[t], out=grad_pre[t])
+            grad_h = grad_pre[t].mm(weight_hh)
+            if masked:
+                grad_h.add_(keep_h)
+        grad_weight_hh = grad_pre.flatten(0, 1).t().mm(states[:-1].flatten(0, 1))
+        return grad_pre, grad_h, grad_weight_hh, None, None

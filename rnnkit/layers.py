@@ -1,0 +1,518 @@
+r"""Recurrent layers with torch.nn's interface: :class:`RNN`, :class:`LSTM`, :class:`GRU`.
+
+Same constructor arguments, parameter names (``weight_ih_l0``, ``weight_hh_l1_reverse``, ``weight_hr_l0``, ...),
+``state_dict`` keys and return values as ``torch.nn.RNN``/``LSTM``/``GRU``, so weights load both ways. Added:
+
+* ``forward(input, hx=None, *, lengths=None)``: ``lengths`` (list, tuple or integer tensor on any device) marks
+  the valid prefix of each padded sequence. Outputs past a sequence's length are zero, ``h_n`` is the state at
+  each sequence's last valid step, and the reverse direction starts at the last valid step, not at the padding.
+* ``backend="auto" | "loop" | "native"``:
+
+  - ``loop``: the cells of :mod:`rnnkit.cells` stepped through time by :func:`rnnkit.scan.scan`: the readable
+    reference, and the base every variant plugs into.
+  - ``native``: torch's fused kernels (cuDNN on GPU, oneDNN/ATen on CPU) on the same parameters.
+  - ``auto``: ``native`` when the configuration is supported natively, otherwise ``loop``.
+
+* ``init="default"``: a scheme name from :mod:`rnnkit.init` (``"orthogonal"``, ``"identity"``, ...).
+
+Shapes (N batch, L sequence length, D = 2 if bidirectional else 1, H_in input_size, H_out = proj_size or
+hidden_size, H_cell = hidden_size), as in torch:
+
+    input   (L, N, H_in), or (N, L, H_in) with batch_first=True, or (L, H_in) unbatched, or a PackedSequence
+    h_0     (D * num_layers, N, H_out)   (D * num_layers, H_out) unbatched; zeros when hx is None
+    c_0     (D * num_layers, N, H_cell)  LSTM only
+    output  (L, N, D * H_out) (or batch first, or a PackedSequence when a PackedSequence came in)
+    h_n     (D * num_layers, N, H_out),  c_n (D * num_layers, N, H_cell)
+
+The loop backend computes, for each layer and direction, the input projection of all steps as one matrix
+multiply, then folds the cell's step over time; for a bidirectional layer the reverse direction runs over each
+sequence reversed within its own length. As a reference loop (without lengths, one direction)::
+
+    def lstm(x, h, c):                       # x (L, N, H_in)
+        outputs = []
+        for t in range(x.size(0)):
+            h, c = cell(x[t], (h, c))
+            outputs.append(h)
+        return torch.stack(outputs), (h, c)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import _VF, Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from . import init as rnn_init
+from .cells import (
+    NONLINEARITIES,
+    _check_like_weight,
+    _check_positive_int,
+    _check_proj_size,
+    elman_input_projection,
+    elman_step,
+    gru_input_projection,
+    gru_step,
+    lstm_input_projection,
+    lstm_step,
+)
+from .fused import ElmanRecurrence, GRURecurrence, LSTMRecurrence
+from .scan import scan
+from .sequences import check_lengths, reverse_padded
+
+__all__ = ["RNN", "LSTM", "GRU", "BACKENDS"]
+
+BACKENDS = ("auto", "loop", "native")
+
+
+class DirectionWeights(NamedTuple):
+    """The parameters of one layer and direction, in torch's order."""
+
+    weight_ih: Tensor
+    weight_hh: Tensor
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
+    weight_hr: Tensor | None
+
+
+class _RecurrentLayer(nn.Module):
+    """Parameters, argument checks and the two backends shared by RNN, LSTM and GRU.
+
+    Subclasses set ``mode`` (torch's name: RNN_TANH, RNN_RELU, LSTM, GRU) and ``gate_count``, and say how to
+    project inputs and step a state (:meth:`_projection_and_step`).
+    """
+
+    mode: str
+    gate_count: int
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, device=None, dtype=None, *, backend: str = "auto",
+                 init: str = "default") -> None:
+        super().__init__()
+        _check_positive_int("input_size", input_size)
+        _check_positive_int("hidden_size", hidden_size)
+        _check_positive_int("num_layers", num_layers)
+        for name, value in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout: expected a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"dropout={dropout} has no effect with num_layers=1: dropout applies between layers",
+                          stacklevel=3)
+        _check_proj_size(proj_size, hidden_size)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        rnn_init.check_scheme(init, self.gate_count)
+
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        self.backend = backend
+        self.init = init
+        # The loop backend runs the standard cells through rnnkit.fused (hand-derived BPTT, one autograd node per
+        # layer and direction). False runs plain autograd through rnnkit.cells' step functions instead: slower,
+        # and the reference that the fused path is tested against.
+        self.fused_loop = True
+
+        factory = {"device": device, "dtype": dtype}
+        out_size = proj_size or hidden_size
+        rows = self.gate_count * hidden_size
+        self._flat_weights_names: list[str] = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else out_size * self.num_directions
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = [("weight_ih", (rows, layer_input)), ("weight_hh", (rows, out_size))]
+                if bias:
+                    shapes += [("bias_ih", (rows,)), ("bias_hh", (rows,))]
+                if proj_size:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
+                for name, shape in shapes:
+                    setattr(self, name + suffix, nn.Parameter(torch.empty(shape, **factory)))
+                    self._flat_weights_names.append(name + suffix)
+        self.reset_parameters()
+
+    # -- parameters ------------------------------------------------------------------------------------
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def reset_parameters(self) -> None:
+        """Initialise with the scheme named by ``init`` (torch's uniform by default)."""
+        rnn_init.initialize(self, self.init)
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """Parameters grouped by layer and direction, as torch.nn.RNNBase.all_weights."""
+        per_direction = len(self._flat_weights_names) // (self.num_layers * self.num_directions)
+        flat = self._flat_weights
+        return [flat[i:i + per_direction] for i in range(0, len(flat), per_direction)]
+
+    def direction_weights(self, layer: int, direction: int) -> DirectionWeights:
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return DirectionWeights(*(getattr(self, name + suffix, None)
+                                  for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")))
+
+    def flatten_parameters(self) -> None:
+        """Kept for torch.nn compatibility; parameters are used where they are (a no-op)."""
+
+    # -- backends --------------------------------------------------------------------------------------
+
+    def native_unsupported_reason(self) -> str | None:
+        """Why torch's fused kernel cannot run this configuration, or None when it can."""
+        return None
+
+    def uses_native(self) -> bool:
+        reason = self.native_unsupported_reason()
+        if self.backend == "native" and reason is not None:
+            raise ValueError(f"backend='native' cannot run this layer: {reason}; use backend='loop' or 'auto'")
+        return self.backend == "native" or (self.backend == "auto" and reason is None)
+
+    def _projection_and_step(self, weights: DirectionWeights) -> tuple[Callable, Callable]:
+        raise NotImplementedError
+
+    def _fused_recurrence(self, projected: Tensor, state: tuple[Tensor, ...], weights: DirectionWeights,
+                          mask: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        raise NotImplementedError
+
+    def _state_sizes(self) -> tuple[int, ...]:
+        return (self.proj_size or self.hidden_size,)
+
+    # -- forward ---------------------------------------------------------------------------------------
+
+    def forward(self, input, hx=None, *, lengths=None):
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError("lengths: expected None with a PackedSequence input (it carries its own lengths), "
+                                 f"got {type(lengths).__name__}")
+            output, state = self._forward_packed(input, hx)
+        else:
+            output, state = self._forward_padded(input, hx, lengths)
+        return output, self._pack_state(state)
+
+    def _forward_packed(self, packed: PackedSequence, hx) -> tuple[PackedSequence, tuple[Tensor, ...]]:
+        data, batch_sizes = packed.data, packed.batch_sizes
+        self._check_input(data, "input (PackedSequence.data)")
+        batch = int(batch_sizes[0])
+        state = self._initial_state(hx, batch, unbatched=False, like=data)
+        if packed.sorted_indices is not None:  # hx comes in the caller's order; the packed data is sorted
+            state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
+        if self.uses_native():
+            out_data, state = self._native_packed(data, batch_sizes, state)
+        else:
+            padded, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))
+            out, state = self._loop(padded, state, lengths)
+            out_data = pack_padded_sequence(out, lengths).data
+        if packed.unsorted_indices is not None:
+            state = tuple(s.index_select(1, packed.unsorted_indices) for s in state)
+        return PackedSequence(out_data, batch_sizes, packed.sorted_indices, packed.unsorted_indices), state
+
+    def _forward_padded(self, input, hx, lengths) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input: expected a Tensor or a PackedSequence, got {type(input).__name__}")
+        if input.dim() not in (2, 3):
+            raise ValueError(f"input: expected a 3-D (batched) or 2-D (unbatched) tensor, got shape "
+                             f"{tuple(input.shape)}")
+        self._check_input(input, "input")
+        unbatched = input.dim() == 2
+        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)  # (T, B, F)
+        steps, batch = x.size(0), x.size(1)
+        if steps == 0:
+            raise ValueError(f"input: expected at least one time step, got shape {tuple(input.shape)}")
+        if lengths is not None:
+            if unbatched:
+                raise ValueError("lengths: expected None for an unbatched (2-D) input; add a batch dimension")
+            lengths = check_lengths(lengths, batch, steps)
+            if bool((lengths == steps).all()):
+                lengths = None  # every sequence is full: nothing to mask
+        state = self._initial_state(hx, batch, unbatched, like=x)
+        if not self.uses_native():
+            out, state = self._loop(x, state, lengths)
+        elif lengths is None:
+            out, state = self._native_padded(x, state)
+        else:
+            packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+            sorted_state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
+            out_data, sorted_state = self._native_packed(packed.data, packed.batch_sizes, sorted_state)
+            out, _ = pad_packed_sequence(
+                PackedSequence(out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices),
+                total_length=steps)
+            state = tuple(s.index_select(1, packed.unsorted_indices) for s in sorted_state)
+        if unbatched:
+            return out.squeeze(1), tuple(s.squeeze(1) for s in state)
+        return (out.transpose(0, 1) if self.batch_first else out), state
+
+    def _loop(self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None):
+        """The reference backend. x (T, B, F) -> output (T, B, D*H_out), final state as (D*L, B, ·) tensors."""
+        mask = None
+        if lengths is not None:
+            steps = torch.arange(x.size(0), device=x.device)[:, None]  # (T, 1)
+            mask = (steps < lengths.to(x.device)[None, :]).unsqueeze(-1)  # (T, B, 1)
+        finals: list[tuple[Tensor, ...]] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                weights = self.direction_weights(layer, direction)
+                project, step = self._projection_and_step(weights)
+                projected = project(layer_input)  # (T, B, G*H): every step's input part in one multiply
+                if direction:
+                    projected = reverse_padded(projected, lengths)
+                initial = tuple(s[index] for s in state)
+                if self.fused_loop:
+                    out, final = self._fused_recurrence(projected, initial, weights, mask)
+                else:
+                    out, final = scan(step, projected, initial, mask)
+                outputs.append(reverse_padded(out, lengths) if direction else out)
+                finals.append(final)
+            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        return layer_input, tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+
+    def _native_padded(self, x: Tensor, state: tuple[Tensor, ...]):
+        raise NotImplementedError
+
+    def _native_packed(self, data: Tensor, batch_sizes: Tensor, state: tuple[Tensor, ...]):
+        raise NotImplementedError
+
+    # -- checks ----------------------------------------------------------------------------------------
+
+    def _check_input(self, x: Tensor, name: str) -> None:
+        if x.size(-1) != self.input_size:
+            raise ValueError(f"{name}: expected feature size {self.input_size} (input_size) in the last dimension, "
+                             f"got {x.size(-1)} in shape {tuple(x.shape)}")
+        _check_like_weight(name, x, self.weight_ih_l0)
+
+    def _initial_state(self, hx, batch: int, unbatched: bool, like: Tensor) -> tuple[Tensor, ...]:
+        """hx as a tuple of (D*L, B, ·) tensors (zeros when None), after checking count, shape, dtype, device."""
+        layers = self.num_layers * self.num_directions
+        sizes = self._state_sizes()
+        if hx is None:
+            return tuple(like.new_zeros(layers, batch, size) for size in sizes)
+        names = ("hx",) if len(sizes) == 1 else ("hx[0] (h_0)", "hx[1] (c_0)")
+        if len(sizes) == 1:
+            if not isinstance(hx, Tensor):
+                raise TypeError(f"hx: expected a Tensor, got {type(hx).__name__}")
+            parts = (hx,)
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                count = len(hx) if isinstance(hx, (tuple, list)) else type(hx).__name__
+                raise ValueError(f"hx: expected a tuple (h_0, c_0) of two tensors, got {count}")
+            parts = tuple(hx)
+        checked = []
+        for name, part, size in zip(names, parts, sizes, strict=True):
+            if not isinstance(part, Tensor):
+                raise TypeError(f"{name}: expected a Tensor, got {type(part).__name__}")
+            expected = (layers, size) if unbatched else (layers, batch, size)
+            if tuple(part.shape) != expected:
+                raise ValueError(f"{name}: expected shape {expected} (num_layers * num_directions, "
+                                 f"{'' if unbatched else 'batch, '}{'hidden_size' if size == self.hidden_size else 'proj_size'}), "
+                                 f"got {tuple(part.shape)}")
+            _check_like_weight(name, part, self.weight_ih_l0)
+            checked.append(part.unsqueeze(1) if unbatched else part)
+        return tuple(checked)
+
+    def _pack_state(self, state: tuple[Tensor, ...]):
+        return state[0]
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0, "bidirectional": False,
+                    "proj_size": 0, "backend": "auto", "init": "default"}
+        for name, default in defaults.items():
+            if getattr(self, name) != default:
+                text += f", {name}={getattr(self, name)!r}"
+        return text
+
+
+class RNN(_RecurrentLayer):
+    r"""Elman RNN layer(s), as torch.nn.RNN: for each layer, direction and step
+
+    .. math:: h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})   (ReLU with ``nonlinearity="relu"``)
+
+    where x_t is the input for layer 0 and the (dropped-out) output of the layer below otherwise.
+
+    Args: input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+    dropout=0.0, bidirectional=False, device=None, dtype=None, and keyword-only backend="auto", init="default".
+    See the module docstring for shapes and for ``forward(input, hx=None, *, lengths=None)``, which returns
+    ``(output, h_n)``.
+
+    Example::
+
+        >>> rnn = RNN(10, 20, num_layers=2, batch_first=True)
+        >>> output, h_n = rnn(torch.randn(3, 5, 10), lengths=[5, 2, 4])
+        >>> output.shape, h_n.shape
+        (torch.Size([3, 5, 20]), torch.Size([2, 3, 20]))
+    """
+
+    gate_count = 1
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, backend: str = "auto", init: str = "default") -> None:
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
+                         device, dtype, backend=backend, init=init)
+
+    def _projection_and_step(self, w: DirectionWeights):
+        project = partial(elman_input_projection, weight_ih=w.weight_ih, bias_ih=w.bias_ih, bias_hh=w.bias_hh)
+
+        def step(projected_x: Tensor, state: tuple[Tensor]) -> tuple[Tensor]:
+            return (elman_step(projected_x, state[0], w.weight_hh, self.nonlinearity),)
+
+        return project, step
+
+    def _fused_recurrence(self, projected, state, w, mask):
+        out, h = ElmanRecurrence.apply(projected, state[0], w.weight_hh, self.nonlinearity == "relu", mask)
+        return out, (h,)
+
+    def _native(self):
+        return _VF.rnn_tanh if self.nonlinearity == "tanh" else _VF.rnn_relu
+
+    def _native_padded(self, x, state):
+        out, h = self._native()(x, state[0], self._flat_weights, self.bias, self.num_layers, self.dropout,
+                                self.training, self.bidirectional, False)
+        return out, (h,)
+
+    def _native_packed(self, data, batch_sizes, state):
+        out, h = self._native()(data, batch_sizes, state[0], self._flat_weights, self.bias, self.num_layers,
+                                self.dropout, self.training, self.bidirectional)
+        return out, (h,)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.nonlinearity == "tanh" else ", nonlinearity='relu'")
+
+
+class LSTM(_RecurrentLayer):
+    r"""LSTM layer(s), as torch.nn.LSTM: for each layer, direction and step
+
+    .. math::
+        i_t = σ(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi})    f_t = σ(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf})
+        g_t = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg})  o_t = σ(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho})
+        c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t                            h_t = o_t ⊙ \tanh(c_t)
+        with proj_size > 0:  h_t = W_{hr} (o_t ⊙ \tanh(c_t))
+
+    Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+    bidirectional=False, proj_size=0, device=None, dtype=None, and keyword-only backend="auto", init="default".
+    ``forward(input, hx=None, *, lengths=None)`` returns ``(output, (h_n, c_n))``.
+
+    Parameters per layer k and direction: 4 * (H * I_k + H * H_out + 2H) (+ P * H with proj_size P), where I_k
+    is input_size for k = 0 and D * H_out above.
+
+    Example::
+
+        >>> lstm = LSTM(10, 20, batch_first=True, bidirectional=True)
+        >>> output, (h_n, c_n) = lstm(torch.randn(3, 5, 10), lengths=torch.tensor([5, 2, 4]))
+        >>> output.shape, h_n.shape
+        (torch.Size([3, 5, 40]), torch.Size([2, 3, 20]))
+    """
+
+    gate_count = 4
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None, *, backend: str = "auto", init: str = "default") -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size, device, dtype, backend=backend, init=init)
+
+    def _state_sizes(self) -> tuple[int, ...]:
+        return (self.proj_size or self.hidden_size, self.hidden_size)
+
+    def _projection_and_step(self, w: DirectionWeights):
+        project = partial(lstm_input_projection, weight_ih=w.weight_ih, bias_ih=w.bias_ih, bias_hh=w.bias_hh)
+
+        def step(projected_x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+            return lstm_step(projected_x, state[0], state[1], w.weight_hh, w.weight_hr)
+
+        return project, step
+
+    def _fused_recurrence(self, projected, state, w, mask):
+        out, h, c = LSTMRecurrence.apply(projected, state[0], state[1], w.weight_hh, w.weight_hr, mask)
+        return out, (h, c)
+
+    def _native_padded(self, x, state):
+        out, h, c = _VF.lstm(x, state, self._flat_weights, self.bias, self.num_layers, self.dropout,
+                             self.training, self.bidirectional, False)
+        return out, (h, c)
+
+    def _native_packed(self, data, batch_sizes, state):
+        out, h, c = _VF.lstm(data, batch_sizes, state, self._flat_weights, self.bias, self.num_layers,
+                             self.dropout, self.training, self.bidirectional)
+        return out, (h, c)
+
+    def _pack_state(self, state):
+        return state[0], state[1]
+
+
+class GRU(_RecurrentLayer):
+    r"""GRU layer(s), as torch.nn.GRU: for each layer, direction and step
+
+    .. math::
+        r_t = σ(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr})    z_t = σ(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})
+        n_t = \tanh(W_{in} x_t + b_{in} + r_t ⊙ (W_{hn} h_{t-1} + b_{hn}))
+        h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+    Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+    bidirectional=False, device=None, dtype=None, and keyword-only backend="auto", init="default".
+    ``forward(input, hx=None, *, lengths=None)`` returns ``(output, h_n)``.
+
+    Example::
+
+        >>> gru = GRU(10, 20, num_layers=2)
+        >>> output, h_n = gru(torch.randn(5, 3, 10))
+        >>> output.shape, h_n.shape
+        (torch.Size([5, 3, 20]), torch.Size([2, 3, 20]))
+    """
+
+    gate_count = 3
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, backend: str = "auto", init: str = "default") -> None:
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
+                         device, dtype, backend=backend, init=init)
+
+    def _projection_and_step(self, w: DirectionWeights):
+        project = partial(gru_input_projection, weight_ih=w.weight_ih, bias_ih=w.bias_ih, bias_hh=w.bias_hh)
+
+        def step(projected_x: Tensor, state: tuple[Tensor]) -> tuple[Tensor]:
+            return (gru_step(projected_x, state[0], w.weight_hh, w.bias_hh),)
+
+        return project, step
+
+    def _fused_recurrence(self, projected, state, w, mask):
+        out, h = GRURecurrence.apply(projected, state[0], w.weight_hh, w.bias_hh, mask)
+        return out, (h,)
+
+    def _native_padded(self, x, state):
+        out, h = _VF.gru(x, state[0], self._flat_weights, self.bias, self.num_layers, self.dropout,
+                         self.training, self.bidirectional, False)
+        return out, (h,)
+
+    def _native_packed(self, data, batch_sizes, state):
+        out, h = _VF.gru(data, batch_sizes, state[0], self._flat_weights, self.bias, self.num_layers,
+                         self.dropout, self.training, self.bidirectional)
+        return out, (h,)
