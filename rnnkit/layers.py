@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -84,7 +83,7 @@ class _RecurrentLayer(nn.Module):
     """Parameters, argument checks and the two backends shared by RNN, LSTM and GRU.
 
     Subclasses set ``mode`` (torch's name: RNN_TANH, RNN_RELU, LSTM, GRU) and ``gate_count``, and say how to
-    project inputs and step a state (:meth:`_projection_and_step`).
+    project inputs (:meth:`_project`) and step a state (:meth:`_step`).
     """
 
     mode: str
@@ -186,7 +185,12 @@ class _RecurrentLayer(nn.Module):
             raise ValueError(f"backend='native' cannot run this layer: {reason}; use backend='loop' or 'auto'")
         return self.backend == "native" or (self.backend == "auto" and reason is None)
 
-    def _projection_and_step(self, weights: DirectionWeights) -> tuple[Callable, Callable]:
+    def _project(self, weights: DirectionWeights, x: Tensor) -> Tensor:
+        """The input part of every step at once: (T, B, F) -> (T, B, G*H)."""
+        raise NotImplementedError
+
+    def _step(self, weights: DirectionWeights) -> Callable:
+        """The step function for rnnkit.scan.scan: (projected_t, state) -> state."""
         raise NotImplementedError
 
     def _fused_recurrence(self, projected: Tensor, state: tuple[Tensor, ...], weights: DirectionWeights,
@@ -273,15 +277,17 @@ class _RecurrentLayer(nn.Module):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 weights = self.direction_weights(layer, direction)
-                project, step = self._projection_and_step(weights)
-                projected = project(layer_input)  # (T, B, G*H): every step's input part in one multiply
+                projected = self._project(weights, layer_input)  # (T, B, G*H): one multiply for all steps
                 if direction:
                     projected = reverse_padded(projected, lengths)
                 initial = tuple(s[index] for s in state)
+                if projected.dtype != weights.weight_hh.dtype:  # autocast lowered the projection: follow it
+                    weights = DirectionWeights(*(w if w is None else w.to(projected.dtype) for w in weights))
+                    initial = tuple(s.to(projected.dtype) for s in initial)
                 if self.fused_loop:
                     out, final = self._fused_recurrence(projected, initial, weights, mask)
                 else:
-                    out, final = scan(step, projected, initial, mask)
+                    out, final = scan(self._step(weights), projected, initial, mask)
                 outputs.append(reverse_padded(out, lengths) if direction else out)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
@@ -377,13 +383,14 @@ class RNN(_RecurrentLayer):
         super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
                          device, dtype, backend=backend, init=init)
 
-    def _projection_and_step(self, w: DirectionWeights):
-        project = partial(elman_input_projection, weight_ih=w.weight_ih, bias_ih=w.bias_ih, bias_hh=w.bias_hh)
+    def _project(self, w: DirectionWeights, x: Tensor) -> Tensor:
+        return elman_input_projection(x, w.weight_ih, w.bias_ih, w.bias_hh)
 
+    def _step(self, w: DirectionWeights):
         def step(projected_x: Tensor, state: tuple[Tensor]) -> tuple[Tensor]:
             return (elman_step(projected_x, state[0], w.weight_hh, self.nonlinearity),)
 
-        return project, step
+        return step
 
     def _fused_recurrence(self, projected, state, w, mask):
         out, h = ElmanRecurrence.apply(projected, state[0], w.weight_hh, self.nonlinearity == "relu", mask)
@@ -441,13 +448,14 @@ class LSTM(_RecurrentLayer):
     def _state_sizes(self) -> tuple[int, ...]:
         return (self.proj_size or self.hidden_size, self.hidden_size)
 
-    def _projection_and_step(self, w: DirectionWeights):
-        project = partial(lstm_input_projection, weight_ih=w.weight_ih, bias_ih=w.bias_ih, bias_hh=w.bias_hh)
+    def _project(self, w: DirectionWeights, x: Tensor) -> Tensor:
+        return lstm_input_projection(x, w.weight_ih, w.bias_ih, w.bias_hh)
 
+    def _step(self, w: DirectionWeights):
         def step(projected_x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
             return lstm_step(projected_x, state[0], state[1], w.weight_hh, w.weight_hr)
 
-        return project, step
+        return step
 
     def _fused_recurrence(self, projected, state, w, mask):
         out, h, c = LSTMRecurrence.apply(projected, state[0], state[1], w.weight_hh, w.weight_hr, mask)
@@ -495,13 +503,14 @@ class GRU(_RecurrentLayer):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
                          device, dtype, backend=backend, init=init)
 
-    def _projection_and_step(self, w: DirectionWeights):
-        project = partial(gru_input_projection, weight_ih=w.weight_ih, bias_ih=w.bias_ih, bias_hh=w.bias_hh)
+    def _project(self, w: DirectionWeights, x: Tensor) -> Tensor:
+        return gru_input_projection(x, w.weight_ih, w.bias_ih, w.bias_hh)
 
+    def _step(self, w: DirectionWeights):
         def step(projected_x: Tensor, state: tuple[Tensor]) -> tuple[Tensor]:
             return (gru_step(projected_x, state[0], w.weight_hh, w.bias_hh),)
 
-        return project, step
+        return step
 
     def _fused_recurrence(self, projected, state, w, mask):
         out, h = GRURecurrence.apply(projected, state[0], w.weight_hh, w.bias_hh, mask)

@@ -294,3 +294,33 @@ def test_rnn_hx_count_and_packed_lengths_errors():
 def test_constructor_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         rnnkit.LSTM(4, 5, **kwargs)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_loop_runs_under_bfloat16_autocast(kind, fused):
+    """Under autocast the loop follows the lowered dtype of the input projection, close to float32."""
+    _, ours = make_pair(kind, 2, True, True, torch.float32, "loop")
+    ours.fused_loop = fused
+    x = torch.randn(BATCH, STEPS, INPUT)
+    expected = ours(x, lengths=[6, 2, 4])[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        actual = ours(x, lengths=[6, 2, 4])[0]
+        actual.float().sum().backward()
+    assert actual.dtype == torch.bfloat16
+    torch.testing.assert_close(actual.float(), expected, rtol=0, atol=0.05)
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in ours.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("backend", ["loop", "native"])
+def test_cuda_matches_torch_with_cpu_or_cuda_lengths(kind, backend):
+    ref, ours = make_pair(kind, 2, True, True, torch.float64, backend)
+    ref, ours = ref.cuda(), ours.cuda()
+    x = torch.randn(BATCH, STEPS, INPUT, dtype=torch.float64, device="cuda")
+    lengths = [6, 2, 4]
+    packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
+    expected, _ = pad_packed_sequence(ref(packed)[0], batch_first=True, total_length=STEPS)
+    for device_lengths in (torch.tensor(lengths), torch.tensor(lengths, device="cuda")):
+        torch.testing.assert_close(ours(x, lengths=device_lengths)[0], expected, rtol=0, atol=1e-10)
