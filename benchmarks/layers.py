@@ -117,6 +117,25 @@ def machine() -> dict:
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)")}
 
 
+def markdown(rows) -> str:
+    """The results as a markdown table, one line per layer, shape and pass, ratios to torch.nn."""
+    lines = ["| layer | shape (B, T, I, H) | pass | torch.nn ms | native | loop | matmul limit |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    keys = []
+    for row in rows:
+        key = (row["kind"], row["batch"], row["steps"], row["input_size"], row["hidden_size"], row["pass"])
+        if key not in keys:
+            keys.append(key)
+    for key in keys:
+        cells = {r["impl"]: r for r in rows
+                 if (r["kind"], r["batch"], r["steps"], r["input_size"], r["hidden_size"], r["pass"]) == key}
+        kind, batch, steps, input_size, hidden, phase = key
+        lines.append(f"| {kind} | {batch}, {steps}, {input_size}, {hidden} | {phase} | "
+                     f"{cells['torch.nn']['median_ms']:.1f} | x{cells['native']['ratio_to_torch']:.2f} | "
+                     f"x{cells['loop']['ratio_to_torch']:.2f} | x{cells['matmul limit']['ratio_to_torch']:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -130,6 +149,7 @@ def main() -> None:
     rows = measure(repeats, shapes, kinds)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": info, "repeats": repeats, "results": rows}, indent=1) + "\n")
+    print(markdown(rows))
     print(f"wrote {args.out}")
 
 
