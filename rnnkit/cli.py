@@ -1,0 +1,181 @@
+"""The `rnnkit` command: a flat typer app, one small function per command, each calling one public function.
+
+    rnnkit train configs/tiny.yaml --set optimizer.lr=0.003 --out runs/tiny [--resume]
+    rnnkit summary configs/tiny.yaml
+    rnnkit diagnose configs/tiny.yaml --set task_options.cell=rnn --out elman.png
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recurrent networks: train, inspect, diagnose.")
+
+ConfigArgument = Annotated[Path, typer.Argument(help="Run config (YAML), e.g. configs/tiny.yaml.")]
+SetOption = Annotated[
+    list[str],
+    typer.Option("--set", help="Override a config key: --set optimizer.lr=0.01 (repeatable; the value is YAML)."),
+]
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def train(
+    config: ConfigArgument,
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<config name>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest good checkpoint in --out.")] = False,
+) -> None:
+    """Train a model as the config says: checkpoints and metrics.csv go to the run folder."""
+    set_ = set_ or []
+    from rnnkit.training import TrainingDiverged
+    from rnnkit.training.progress import LogProgress, RichProgress
+    from rnnkit.training.run import load_run
+    from rnnkit.training.run import train as run_training
+
+    try:
+        run = load_run(config, set_)  # validates everything before any work
+        max_steps, log_every = run.config.max_steps, run.config.log_every
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(error)
+    if sys.stdout.isatty():
+        from rich.logging import RichHandler
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+        display = RichProgress(max_steps)
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout, force=True)
+        display = LogProgress(log_every)
+    try:
+        if isinstance(display, RichProgress):
+            with display:
+                result = run_training(config, set_, out_dir=out, resume=resume, callbacks=[display])
+        else:
+            result = run_training(config, set_, out_dir=out, resume=resume, callbacks=[display])
+    except TrainingDiverged as error:
+        typer.echo(f"training diverged: {error}", err=True)
+        raise typer.Exit(code=1) from None
+    except (ValueError, TypeError) as error:
+        _fail(error)
+    metrics = " ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+    typer.echo(f"done: step {result.step} ({result.stopped}) {metrics} -> {result.out_dir}")
+
+
+@app.command()
+def summary(
+    config: ConfigArgument,
+    set_: SetOption = None,
+) -> None:
+    """Parameters per layer, FLOPs per token and per step, memory estimate."""
+    set_ = set_ or []
+    from rich.console import Console
+    from rich.table import Table
+
+    from rnnkit.training.summary import summarize
+
+    try:
+        report = summarize(config, set_)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(error)
+    table = Table(title=f"{config}")
+    for column in ("layer", "kind", "parameters", "forward FLOPs/token"):
+        table.add_column(column, justify="left" if column in ("layer", "kind") else "right")
+    for row in report.layers:
+        table.add_row(row.name, row.kind, f"{row.parameters:,}", f"{row.flops_per_token:,}")
+    table.add_row("total", "", f"{report.parameters:,}", f"{report.flops_per_token:,}", style="bold")
+    console = Console()
+    console.print(table)
+    console.print(f"items per step {report.items_per_step:,}; training FLOPs per step ~{report.train_flops_per_step:,}")
+    console.print("memory (training): " + ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in report.memory_bytes.items()))
+
+
+@app.command()
+def diagnose(
+    config: ConfigArgument,
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="PNG to write (default <config>-gradient-flow.png).")] = None,
+    loss: Annotated[str, typer.Option("--loss", help="'task': the task's loss; 'last': the last position only.")] = "task",
+) -> None:
+    """Plot the norm of dLoss/dh_t against the distance from the loss, and per-parameter gradient norms."""
+    set_ = set_ or []
+    from rnnkit.diagnostics import diagnose as run_diagnosis
+
+    out = out or Path(f"{config.stem}-gradient-flow.png")
+    try:
+        flow = run_diagnosis(config, set_, out=out, loss=loss)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    for name, norms in flow.hidden.items():
+        typer.echo(f"{name}: |dL/dh_t| last step {float(norms[-1]):.3g}, first step {float(norms[0]):.3g}")
+    typer.echo(f"wrote {out}")
+
+
+
+@app.command()
+def poem(
+    form: Annotated[str | None, typer.Option(help="wujue | qijue | wulv | qilv (default qijue; qilv for an 8-character acrostic).")] = None,
+    num: Annotated[int, typer.Option(help="Poems to write.")] = 1,
+    acrostic: Annotated[str | None, typer.Option(help="藏头诗: line i starts with the i-th character, e.g. 春夏秋冬.")] = None,
+    start: Annotated[str | None, typer.Option(help="The poem opens with these characters, e.g. 白日.")] = None,
+    theme: Annotated[str | None, typer.Option(help="Lean toward these characters, e.g. 月 (a decaying logit bonus).")] = None,
+    rhyme: Annotated[bool, typer.Option("--rhyme", help="Even lines end in one rhyme group (needs pypinyin).")] = False,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: random, printed with --json).")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass (1 disables).")] = 0.9,
+    beam: Annotated[int | None, typer.Option(help="Beam search of this width instead of sampling (one poem).")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="Model bundle (default: the newest poem bundle under runs/).")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="One JSON object per poem (form, lines, settings).")] = False,
+) -> None:
+    """Write classical Chinese poems with a trained poem model; the form is always exact."""
+    import json
+
+    from rnnkit.poems import load_poet, write_poems
+
+    try:  # no bundle: a FileNotFoundError that says to run `make demo`
+        poet = load_poet(bundle)
+        poems = write_poems(poet, form=form, num=num, acrostic=acrostic, start=start, theme=theme, rhyme=rhyme,
+                            seed=seed, temperature=temperature, top_p=top_p, method="sample" if beam is None else "beam",
+                            beam=beam or 4)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    for item in poems:
+        if json_:
+            typer.echo(json.dumps(item.to_json(), ensure_ascii=False))
+        else:
+            typer.echo(f"{item.form_chinese}")
+            for index in range(0, len(item.lines), 2):
+                typer.echo(f"  {item.lines[index]}，{item.lines[index + 1]}。")
+            typer.echo("")
+
+
+@app.command("eval")
+def eval_(
+    path: Annotated[Path, typer.Argument(help="A run folder (with checkpoints/) or a model bundle folder.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+) -> None:
+    """Validation cross-entropy of a trained language model: nats per token, bits per character, perplexity."""
+    import json
+
+    from rnnkit.models.evaluate import evaluate_lm
+
+    try:
+        result = evaluate_lm(path)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(error)
+    if json_:
+        typer.echo(json.dumps({**result._asdict(), "source": str(result.source)}))
+    else:
+        typer.echo(f"{result.task} {result.source}: {result.nats_per_token:.4f} nats/token, "
+                   f"{result.bits_per_token:.4f} bits/char, perplexity {result.perplexity:.2f}")
+
+if __name__ == "__main__":
+    app()

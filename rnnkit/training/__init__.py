@@ -1,0 +1,33 @@
+"""The training engine: one loop for every task (see docs/training.md)."""
+
+from rnnkit.training.config import (
+    CheckpointConfig,
+    OptimizerConfig,
+    RunConfig,
+    ScheduleConfig,
+    ValidationConfig,
+)
+from rnnkit.training.registry import build_task, register_task, task_names
+from rnnkit.training.run import load_run, train
+from rnnkit.training.task import StepOutput, Task
+from rnnkit.training.trainer import FitResult, Trainer, TrainingDiverged, evaluate, seed_everything
+
+__all__ = [
+    "CheckpointConfig",
+    "FitResult",
+    "OptimizerConfig",
+    "RunConfig",
+    "ScheduleConfig",
+    "StepOutput",
+    "Task",
+    "Trainer",
+    "TrainingDiverged",
+    "ValidationConfig",
+    "build_task",
+    "evaluate",
+    "load_run",
+    "register_task",
+    "seed_everything",
+    "task_names",
+    "train",
+]
