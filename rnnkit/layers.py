@@ -63,6 +63,10 @@ from .cells import (
 from .fused import ElmanRecurrence, GRURecurrence, LSTMRecurrence
 from .scan import scan
 from .sequences import check_lengths, reverse_padded
+from .variants.dropout import dropout_mask, zoneout_masks
+from .variants.fused_lstm import LSTMVariantRecurrence
+from .variants.options import VariantOptions, VariantWeights, check_options, extra_parameter_shapes
+from .variants.steps import elman_variant_step, gru_variant_step, lstm_variant_step, variant_projection
 
 __all__ = ["RNN", "LSTM", "GRU", "BACKENDS"]
 
@@ -92,8 +96,14 @@ class _RecurrentLayer(nn.Module):
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  proj_size: int = 0, device=None, dtype=None, *, backend: str = "auto",
-                 init: str = "default") -> None:
+                 init: str = "default", options: VariantOptions | None = None) -> None:
         super().__init__()
+        options = VariantOptions() if options is None else options
+        if options.coupled_gates:  # CIFG has no forget-gate rows: weights are (3H, ·), blocks i, g, o
+            self.gate_count = 3
+            if "forget_bias" in str(init).split("+"):
+                raise ValueError(f"init: 'forget_bias' sets the forget gate's bias, but coupled_gates=True has no "
+                                 f"forget gate (f = 1 - i); got {init!r}, drop '+forget_bias'")
         _check_positive_int("input_size", input_size)
         _check_positive_int("hidden_size", hidden_size)
         _check_positive_int("num_layers", num_layers)
@@ -121,6 +131,7 @@ class _RecurrentLayer(nn.Module):
         self.proj_size = proj_size
         self.backend = backend
         self.init = init
+        self.options = options
         # The loop backend runs the standard cells through rnnkit.fused (hand-derived BPTT, one autograd node per
         # layer and direction). False runs plain autograd through rnnkit.cells' step functions instead: slower,
         # and the reference that the fused path is tested against.
@@ -142,6 +153,16 @@ class _RecurrentLayer(nn.Module):
                 for name, shape in shapes:
                     setattr(self, name + suffix, nn.Parameter(torch.empty(shape, **factory)))
                     self._flat_weights_names.append(name + suffix)
+        # Variant parameters (layer-norm gains, peepholes) come after torch's, under names that start with the
+        # option's name; with every option neutral there are none and the state_dict is exactly torch's.
+        self._variant_weights_names: list[str] = []
+        extra = extra_parameter_shapes(mode, hidden_size, self.gate_count, options)
+        for layer in range(num_layers):
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                for name, shape in extra.items():
+                    setattr(self, name + suffix, nn.Parameter(torch.empty(shape, **factory)))
+                    self._variant_weights_names.append(name + suffix)
         self.reset_parameters()
 
     # -- parameters ------------------------------------------------------------------------------------
@@ -151,8 +172,28 @@ class _RecurrentLayer(nn.Module):
         return 2 if self.bidirectional else 1
 
     def reset_parameters(self) -> None:
-        """Initialise with the scheme named by ``init`` (torch's uniform by default)."""
-        rnn_init.initialize(self, self.init)
+        """Initialise with the scheme named by ``init`` (torch's uniform by default); layer-norm gains 1 and
+        shifts 0, peepholes uniform in (-1/sqrt(H), 1/sqrt(H)) like torch's default."""
+        if not self._variant_weights_names:
+            rnn_init.initialize(self, self.init)
+            return
+        # rnnkit.init knows torch's parameter names only: hand it a bare module holding just those (the same
+        # tensors, initialised in place).
+        torch_parameters = nn.Module()
+        torch_parameters.gate_count, torch_parameters.hidden_size = self.gate_count, self.hidden_size
+        for name in self._flat_weights_names:
+            torch_parameters.register_parameter(name, getattr(self, name))
+        rnn_init.initialize(torch_parameters, self.init)
+        bound = 1.0 / self.hidden_size ** 0.5
+        with torch.no_grad():
+            for name in self._variant_weights_names:
+                weight = getattr(self, name)
+                if name.startswith("peephole"):
+                    weight.uniform_(-bound, bound)
+                elif name.startswith("layer_norm_cell_bias"):
+                    weight.zero_()
+                else:
+                    weight.fill_(1.0)
 
     @property
     def _flat_weights(self) -> list[Tensor]:
@@ -170,14 +211,28 @@ class _RecurrentLayer(nn.Module):
         return DirectionWeights(*(getattr(self, name + suffix, None)
                                   for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")))
 
+    def variant_weights(self, layer: int, direction: int) -> VariantWeights:
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return VariantWeights(*(getattr(self, name + suffix, None) for name in VariantWeights._fields))
+
     def flatten_parameters(self) -> None:
         """Kept for torch.nn compatibility; parameters are used where they are (a no-op)."""
 
     # -- backends --------------------------------------------------------------------------------------
 
     def native_unsupported_reason(self) -> str | None:
-        """Why torch's fused kernel cannot run this configuration, or None when it can."""
-        return None
+        """Why torch's fused kernel cannot run this configuration, or None when it can. Depends on the mode:
+        recurrent dropout needs the loop in training only."""
+        return self.options.native_unsupported_reason(self.training)
+
+    def _native_weights(self) -> list[Tensor]:
+        """The parameters as torch's kernels take them; with weight_drop in training, weight_hh DropConnect-ed
+        (Merity et al. 2017: one mask per forward pass, so the kernel can still run)."""
+        p = self.options.weight_drop
+        if not (p and self.training):
+            return self._flat_weights
+        return [F.dropout(w, p, training=True) if name.startswith("weight_hh") else w
+                for name, w in zip(self._flat_weights_names, self._flat_weights, strict=True)]
 
     def uses_native(self) -> bool:
         reason = self.native_unsupported_reason()
@@ -270,6 +325,7 @@ class _RecurrentLayer(nn.Module):
         if lengths is not None:
             steps = torch.arange(x.size(0), device=x.device)[:, None]  # (T, 1)
             mask = (steps < lengths.to(x.device)[None, :]).unsqueeze(-1)  # (T, B, 1)
+        options, training = self.options, self.training
         finals: list[tuple[Tensor, ...]] = []
         layer_input = x
         for layer in range(self.num_layers):
@@ -277,23 +333,55 @@ class _RecurrentLayer(nn.Module):
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
                 weights = self.direction_weights(layer, direction)
-                projected = self._project(weights, layer_input)  # (T, B, G*H): one multiply for all steps
+                extras = self.variant_weights(layer, direction)
+                initial = tuple(s[index] for s in state)
+                if options.weight_drop and training:  # DropConnect: one mask on weight_hh per forward pass
+                    weights = weights._replace(weight_hh=F.dropout(weights.weight_hh, options.weight_drop, True))
+                inputs, hidden_mask = layer_input, None
+                if options.recurrent_dropout and training:  # one mask per sequence, reused at every step
+                    inputs = layer_input * dropout_mask(layer_input[0], options.recurrent_dropout)
+                    hidden_mask = dropout_mask(initial[0], options.recurrent_dropout)  # (B, H_out)
+                if options.layer_norm:
+                    projected = variant_projection(self.mode, inputs, weights.weight_ih, weights.bias_ih,
+                                                   weights.bias_hh, extras)
+                else:
+                    projected = self._project(weights, inputs)  # (T, B, G*H): one multiply for all steps
                 if direction:
                     projected = reverse_padded(projected, lengths)
-                initial = tuple(s[index] for s in state)
                 if projected.dtype != weights.weight_hh.dtype:  # autocast lowered the projection: follow it
                     weights = DirectionWeights(*(w if w is None else w.to(projected.dtype) for w in weights))
+                    extras = VariantWeights(*(w if w is None else w.to(projected.dtype) for w in extras))
                     initial = tuple(s.to(projected.dtype) for s in initial)
-                if self.fused_loop:
-                    out, final = self._fused_recurrence(projected, initial, weights, mask)
+                    hidden_mask = None if hidden_mask is None else hidden_mask.to(projected.dtype)
+                if not options.changes_step(training):
+                    if self.fused_loop:
+                        out, final = self._fused_recurrence(projected, initial, weights, mask)
+                    else:
+                        out, final = scan(self._step(weights), projected, initial, mask)
                 else:
-                    out, final = scan(self._step(weights), projected, initial, mask)
+                    out, final = self._variant_recurrence(projected, initial, weights, extras, hidden_mask, mask)
                 outputs.append(reverse_padded(out, lengths) if direction else out)
                 finals.append(final)
-            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+            output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+            if options.residual and layer > 0:  # sizes match: layer l >= 1 maps D*H_out to D*H_out
+                output = output + layer_input
+            layer_input = output
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+
+    def _variant_recurrence(self, projected: Tensor, initial: tuple[Tensor, ...], weights: DirectionWeights,
+                            extras: VariantWeights, hidden_mask: Tensor | None, mask: Tensor | None):
+        """The recurrence of a variant cell (rnnkit.variants): plain autograd through its step function,
+        or, for the LSTM with ``fused_loop``, the hand-derived rnnkit.variants.fused_lstm."""
+        keep = ()
+        if self.options.zoneout:
+            keep = zoneout_masks(self.options.zoneout, projected.size(0), initial, self.training)
+        step = self._variant_step(weights, extras, hidden_mask)
+        return scan(step, (projected, *keep) if keep else projected, initial, mask)
+
+    def _variant_step(self, weights: DirectionWeights, extras: VariantWeights, hidden_mask: Tensor | None):
+        raise NotImplementedError
 
     def _native_padded(self, x: Tensor, state: tuple[Tensor, ...]):
         raise NotImplementedError
@@ -348,6 +436,8 @@ class _RecurrentLayer(nn.Module):
         for name, default in defaults.items():
             if getattr(self, name) != default:
                 text += f", {name}={getattr(self, name)!r}"
+        for name, value in self.options.non_neutral().items():
+            text += f", {name}={value!r}"
         return text
 
 
@@ -359,9 +449,10 @@ class RNN(_RecurrentLayer):
     where x_t is the input for layer 0 and the (dropped-out) output of the layer below otherwise.
 
     Args: input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-    dropout=0.0, bidirectional=False, device=None, dtype=None, and keyword-only backend="auto", init="default".
-    See the module docstring for shapes and for ``forward(input, hx=None, *, lengths=None)``, which returns
-    ``(output, h_n)``.
+    dropout=0.0, bidirectional=False, device=None, dtype=None, and keyword-only backend="auto", init="default",
+    and the variant options recurrent_dropout=0.0, weight_drop=0.0, zoneout=0.0, residual=False (see
+    docs/variants.md). See the module docstring for shapes and for ``forward(input, hx=None, *, lengths=None)``,
+    which returns ``(output, h_n)``.
 
     Example::
 
@@ -375,13 +466,17 @@ class RNN(_RecurrentLayer):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, backend: str = "auto", init: str = "default") -> None:
+                 device=None, dtype=None, *, backend: str = "auto", init: str = "default",
+                 recurrent_dropout: float = 0.0, weight_drop: float = 0.0, zoneout: float = 0.0,
+                 residual: bool = False) -> None:
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        options = check_options("RNN", num_layers, recurrent_dropout=recurrent_dropout, weight_drop=weight_drop,
+                                zoneout=zoneout, residual=residual)
         super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
-                         device, dtype, backend=backend, init=init)
+                         device, dtype, backend=backend, init=init, options=options)
 
     def _project(self, w: DirectionWeights, x: Tensor) -> Tensor:
         return elman_input_projection(x, w.weight_ih, w.bias_ih, w.bias_hh)
@@ -396,16 +491,19 @@ class RNN(_RecurrentLayer):
         out, h = ElmanRecurrence.apply(projected, state[0], w.weight_hh, self.nonlinearity == "relu", mask)
         return out, (h,)
 
+    def _variant_step(self, w: DirectionWeights, extras: VariantWeights, hidden_mask: Tensor | None):
+        return elman_variant_step(w.weight_hh, self.nonlinearity, self.options, hidden_mask)
+
     def _native(self):
         return _VF.rnn_tanh if self.nonlinearity == "tanh" else _VF.rnn_relu
 
     def _native_padded(self, x, state):
-        out, h = self._native()(x, state[0], self._flat_weights, self.bias, self.num_layers, self.dropout,
+        out, h = self._native()(x, state[0], self._native_weights(), self.bias, self.num_layers, self.dropout,
                                 self.training, self.bidirectional, False)
         return out, (h,)
 
     def _native_packed(self, data, batch_sizes, state):
-        out, h = self._native()(data, batch_sizes, state[0], self._flat_weights, self.bias, self.num_layers,
+        out, h = self._native()(data, batch_sizes, state[0], self._native_weights(), self.bias, self.num_layers,
                                 self.dropout, self.training, self.bidirectional)
         return out, (h,)
 
@@ -423,8 +521,10 @@ class LSTM(_RecurrentLayer):
         with proj_size > 0:  h_t = W_{hr} (o_t ⊙ \tanh(c_t))
 
     Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-    bidirectional=False, proj_size=0, device=None, dtype=None, and keyword-only backend="auto", init="default".
-    ``forward(input, hx=None, *, lengths=None)`` returns ``(output, (h_n, c_n))``.
+    bidirectional=False, proj_size=0, device=None, dtype=None, and keyword-only backend="auto", init="default",
+    and the variant options layer_norm=False, recurrent_dropout=0.0, weight_drop=0.0, zoneout=0.0,
+    residual=False, peephole=False, coupled_gates=False (equations in rnnkit.variants.steps and
+    docs/variants.md). ``forward(input, hx=None, *, lengths=None)`` returns ``(output, (h_n, c_n))``.
 
     Parameters per layer k and direction: 4 * (H * I_k + H * H_out + 2H) (+ P * H with proj_size P), where I_k
     is input_size for k = 0 and D * H_out above.
@@ -441,9 +541,14 @@ class LSTM(_RecurrentLayer):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None, *, backend: str = "auto", init: str = "default") -> None:
+                 device=None, dtype=None, *, backend: str = "auto", init: str = "default", layer_norm: bool = False,
+                 recurrent_dropout: float = 0.0, weight_drop: float = 0.0, zoneout: float = 0.0,
+                 residual: bool = False, peephole: bool = False, coupled_gates: bool = False) -> None:
+        options = check_options("LSTM", num_layers, layer_norm=layer_norm, recurrent_dropout=recurrent_dropout,
+                                weight_drop=weight_drop, zoneout=zoneout, residual=residual, peephole=peephole,
+                                coupled_gates=coupled_gates)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size, device, dtype, backend=backend, init=init)
+                         proj_size, device, dtype, backend=backend, init=init, options=options)
 
     def _state_sizes(self) -> tuple[int, ...]:
         return (self.proj_size or self.hidden_size, self.hidden_size)
@@ -461,13 +566,28 @@ class LSTM(_RecurrentLayer):
         out, h, c = LSTMRecurrence.apply(projected, state[0], state[1], w.weight_hh, w.weight_hr, mask)
         return out, (h, c)
 
+    def _variant_step(self, w: DirectionWeights, extras: VariantWeights, hidden_mask: Tensor | None):
+        return lstm_variant_step(w.weight_hh, w.weight_hr, extras, self.options, hidden_mask)
+
+    def _variant_recurrence(self, projected, initial, weights, extras, hidden_mask, mask):
+        if not self.fused_loop:
+            return super()._variant_recurrence(projected, initial, weights, extras, hidden_mask, mask)
+        keep_h = keep_c = None
+        if self.options.zoneout:
+            keep_h, keep_c = zoneout_masks(self.options.zoneout, projected.size(0), initial, self.training)
+        out, h, c = LSTMVariantRecurrence.apply(
+            projected, initial[0], initial[1], weights.weight_hh, weights.weight_hr, extras.layer_norm_hh_weight,
+            extras.layer_norm_cell_weight, extras.layer_norm_cell_bias, extras.peephole_weight, hidden_mask,
+            keep_h, keep_c, self.options.coupled_gates, mask)
+        return out, (h, c)
+
     def _native_padded(self, x, state):
-        out, h, c = _VF.lstm(x, state, self._flat_weights, self.bias, self.num_layers, self.dropout,
+        out, h, c = _VF.lstm(x, state, self._native_weights(), self.bias, self.num_layers, self.dropout,
                              self.training, self.bidirectional, False)
         return out, (h, c)
 
     def _native_packed(self, data, batch_sizes, state):
-        out, h, c = _VF.lstm(data, batch_sizes, state, self._flat_weights, self.bias, self.num_layers,
+        out, h, c = _VF.lstm(data, batch_sizes, state, self._native_weights(), self.bias, self.num_layers,
                              self.dropout, self.training, self.bidirectional)
         return out, (h, c)
 
@@ -484,8 +604,9 @@ class GRU(_RecurrentLayer):
         h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
 
     Args: input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-    bidirectional=False, device=None, dtype=None, and keyword-only backend="auto", init="default".
-    ``forward(input, hx=None, *, lengths=None)`` returns ``(output, h_n)``.
+    bidirectional=False, device=None, dtype=None, and keyword-only backend="auto", init="default", and the
+    variant options layer_norm=False, recurrent_dropout=0.0, weight_drop=0.0, zoneout=0.0, residual=False
+    (docs/variants.md). ``forward(input, hx=None, *, lengths=None)`` returns ``(output, h_n)``.
 
     Example::
 
@@ -499,9 +620,13 @@ class GRU(_RecurrentLayer):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, backend: str = "auto", init: str = "default") -> None:
+                 device=None, dtype=None, *, backend: str = "auto", init: str = "default", layer_norm: bool = False,
+                 recurrent_dropout: float = 0.0, weight_drop: float = 0.0, zoneout: float = 0.0,
+                 residual: bool = False) -> None:
+        options = check_options("GRU", num_layers, layer_norm=layer_norm, recurrent_dropout=recurrent_dropout,
+                                weight_drop=weight_drop, zoneout=zoneout, residual=residual)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
-                         device, dtype, backend=backend, init=init)
+                         device, dtype, backend=backend, init=init, options=options)
 
     def _project(self, w: DirectionWeights, x: Tensor) -> Tensor:
         return gru_input_projection(x, w.weight_ih, w.bias_ih, w.bias_hh)
@@ -516,12 +641,15 @@ class GRU(_RecurrentLayer):
         out, h = GRURecurrence.apply(projected, state[0], w.weight_hh, w.bias_hh, mask)
         return out, (h,)
 
+    def _variant_step(self, w: DirectionWeights, extras: VariantWeights, hidden_mask: Tensor | None):
+        return gru_variant_step(w.weight_hh, w.bias_hh, extras, self.options, hidden_mask)
+
     def _native_padded(self, x, state):
-        out, h = _VF.gru(x, state[0], self._flat_weights, self.bias, self.num_layers, self.dropout,
+        out, h = _VF.gru(x, state[0], self._native_weights(), self.bias, self.num_layers, self.dropout,
                          self.training, self.bidirectional, False)
         return out, (h,)
 
     def _native_packed(self, data, batch_sizes, state):
-        out, h = _VF.gru(data, batch_sizes, state[0], self._flat_weights, self.bias, self.num_layers,
+        out, h = _VF.gru(data, batch_sizes, state[0], self._native_weights(), self.bias, self.num_layers,
                          self.dropout, self.training, self.bidirectional)
         return out, (h,)

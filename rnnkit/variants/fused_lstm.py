@@ -1,0 +1,223 @@
+r"""Backpropagation through time by hand for the LSTM variants (layer norm, recurrent dropout, zoneout,
+peepholes, coupled gates): the fast path of ``rnnkit.LSTM(..., backend="loop")`` with those options.
+
+Same design as :mod:`rnnkit.fused`: one ``autograd.Function`` per layer and direction, preallocated buffers,
+weight gradients as one matrix multiply (or one reduction) after the loop. The forward equations are those of
+:func:`rnnkit.variants.steps.lstm_variant_step`; tests compare the two (outputs and every gradient).
+
+Backward of one step, given dh' and dc' flowing back from step t+1 (notation of ``steps.py``; s = tanh(y),
+y = γ_c ⊙ ĉ + β_c with ĉ = LN(c̃), or y = c̃ without layer norm)::
+
+    zoneout:      dh̃ = (1 − d_h) ⊙ dh'    dc̃ = (1 − d_c) ⊙ dc'     to step t-1: d_h ⊙ dh', d_c ⊙ dc'
+    output:       dr = dh̃ (or dh̃ W_hr)     do = dr ⊙ s               dy = dr ⊙ o ⊙ (1 − s²)
+    LN of c:      dγ_c += dy ⊙ ĉ,  dβ_c += dy,   dc̃ += rstd ⊙ (dŷ − mean(dŷ) − ĉ ⊙ mean(dŷ ⊙ ĉ)),  dŷ = γ_c ⊙ dy
+    output gate:  da_o = do ⊙ o(1 − o);   peephole: dc̃ += da_o ⊙ p_o,  dp_o += da_o ⊙ c̃
+    cell:         c̃ = f ⊙ c + i ⊙ g:  di = dc̃ ⊙ g,  df = dc̃ ⊙ c,  dg = dc̃ ⊙ i,  dc = dc̃ ⊙ f
+                  coupled (f = 1 − i): di = dc̃ ⊙ (g − c),  dc = dc̃ ⊙ (1 − i)
+                  da_· = d· ⊙ σ' (tanh' for g);  peephole: dc += da_i ⊙ p_i + da_f ⊙ p_f
+    recurrent:    u = W_hh (m_h ⊙ h), a = ... + γ_hh ⊙ LN(u):  dγ_hh += da ⊙ û,  du = LN-backward(γ_hh ⊙ da)
+                  dW_hh += duᵀ (m_h ⊙ h);   to step t-1: dh = m_h ⊙ (du W_hh)
+
+First derivatives only (no double backward).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..fused import _output, _unmasked_steps
+from .steps import LAYER_NORM_EPS
+
+__all__ = ["LSTMVariantRecurrence"]
+
+
+def _layer_norm_backward(grad: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, weight: Tensor) -> Tensor:
+    """d/dx of LN(x) ⊙ weight: rstd ⊙ (ĝ − mean(ĝ) − x̂ ⊙ mean(ĝ ⊙ x̂)) with ĝ = grad ⊙ weight, in one kernel."""
+    return torch.ops.aten.native_layer_norm_backward(grad, x, x.shape[-1:], mean, rstd, weight, None,
+                                                     [True, False, False])[0]
+
+
+class LSTMVariantRecurrence(torch.autograd.Function):
+    """apply(projected (T, B, G·H), h0 (B, H_out), c0 (B, H), weight_hh, weight_hr | None,
+    layer_norm_hh_weight | None, layer_norm_cell_weight | None, layer_norm_cell_bias | None, peephole | None,
+    hidden_mask (B, H_out) | None, keep_h (T, B, H_out) | None, keep_c (T, B, H) | None, coupled: bool,
+    mask (T, B, 1) | None) -> (output (T, B, H_out), h_T, c_T)."""
+
+    @staticmethod
+    def forward(ctx, projected, h0, c0, weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, ln_cell_bias,
+                peephole, hidden_mask, keep_h, keep_c, coupled, mask):
+        steps, batch, gate_width = projected.shape
+        hidden = c0.size(-1)
+        layer_norm = ln_hh_weight is not None
+        unmasked = _unmasked_steps(mask, steps)
+        new = projected.new_empty
+        gates = new(steps, batch, gate_width)  # activated i, f, g, o (i, g, o when coupled)
+        cells = new(steps + 1, batch, hidden)  # c_0 .. c_T, the carried state
+        fresh = new(steps, batch, hidden)  # c̃_t before zoneout
+        tanh_cells = new(steps, batch, hidden)  # s_t
+        states = new(steps + 1, batch, h0.size(-1))  # h_0 .. h_T
+        unprojected = new(steps, batch, hidden) if weight_hr is not None else None
+        # With layer norm: W_hh (m_h ⊙ h) of every step, and the mean and 1/std of it and of c̃ (T, B, 1).
+        recurrent = new(steps, batch, gate_width) if layer_norm else None
+        hh_mean, hh_rstd, cell_mean, cell_rstd = (new(steps, batch, 1) if layer_norm else None for _ in range(4))
+        cells[0], states[0] = c0, h0
+        weight_hh_t = weight_hh.t()
+        if peephole is not None:
+            peep = peephole.view(-1, hidden)
+            p_i, p_f, p_o = peep[0], (None if coupled else peep[1]), peep[-1]
+        for t in range(steps):
+            h, c = states[t], cells[t]
+            h_in = h if hidden_mask is None else h * hidden_mask
+            a = gates[t]
+            if layer_norm:  # one kernel for LN: normalised values, mean and 1/std
+                u = torch.mm(h_in, weight_hh_t, out=recurrent[t])
+                normalized, hh_mean[t], hh_rstd[t] = torch.native_layer_norm(u, u.shape[-1:], None, None,
+                                                                             LAYER_NORM_EPS)
+                torch.addcmul(projected[t], normalized, ln_hh_weight, out=a)
+            else:
+                torch.addmm(projected[t], h_in, weight_hh_t, out=a)
+            if peephole is not None:
+                a[:, :hidden].addcmul_(c, p_i)
+                if not coupled:
+                    a[:, hidden: 2 * hidden].addcmul_(c, p_f)
+            if coupled:
+                i, g = a[:, :hidden].sigmoid_(), a[:, hidden: 2 * hidden].tanh_()
+                c_new = torch.sub(g, c, out=fresh[t]).mul_(i).add_(c)  # c + i ⊙ (g − c) = (1 − i) ⊙ c + i ⊙ g
+            else:
+                a[:, : 2 * hidden].sigmoid_()
+                i, f, g = a[:, :hidden], a[:, hidden: 2 * hidden], a[:, 2 * hidden: 3 * hidden].tanh_()
+                c_new = torch.mul(f, c, out=fresh[t]).addcmul_(i, g)
+            o = a[:, -hidden:]
+            if peephole is not None:
+                o.addcmul_(c_new, p_o)
+            o.sigmoid_()
+            if layer_norm:
+                y, cell_mean[t], cell_rstd[t] = torch.native_layer_norm(c_new, (hidden,), ln_cell_weight,
+                                                                        ln_cell_bias, LAYER_NORM_EPS)
+                s = torch.tanh_(y)
+                tanh_cells[t] = s
+            else:
+                s = torch.tanh(c_new, out=tanh_cells[t])
+            if weight_hr is None:
+                h_new = torch.mul(o, s, out=states[t + 1])
+            else:
+                h_new = torch.mm(torch.mul(o, s, out=unprojected[t]), weight_hr.t(), out=states[t + 1])
+            if keep_h is not None:  # zoneout; lerp is exact at d = 0 and 1
+                h_new.lerp_(h, keep_h[t])
+                torch.lerp(c_new, c, keep_c[t], out=cells[t + 1])
+            else:
+                cells[t + 1] = c_new
+            if t >= unmasked:  # ended rows keep their state
+                valid = mask[t]
+                cells[t + 1] = torch.where(valid, cells[t + 1], c)
+                states[t + 1] = torch.where(valid, states[t + 1], h)
+        ctx.save_for_backward(gates, cells, fresh, tanh_cells, states, unprojected, recurrent, hh_mean, hh_rstd,
+                              cell_mean, cell_rstd, weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, peephole, hidden_mask,
+                              keep_h, keep_c, mask)
+        ctx.coupled, ctx.unmasked = coupled, unmasked
+        ctx.has_cell_bias = ln_cell_bias is not None
+        return _output(states[1:], mask), states[steps].clone(), cells[steps].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output, grad_h_n, grad_c_n):
+        (gates, cells, fresh, tanh_cells, states, unprojected, recurrent, hh_mean, hh_rstd, cell_mean, cell_rstd,
+         weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, peephole, hidden_mask, keep_h, keep_c, mask) = ctx.saved_tensors
+        coupled, layer_norm = ctx.coupled, ln_hh_weight is not None
+        steps, _, gate_width = gates.shape
+        hidden = cells.size(-1)
+        if mask is not None:
+            grad_output = grad_output * mask
+        # Factors that do not depend on the incoming gradient, for all steps at once.
+        derivative = gates * (1 - gates)  # σ' for the sigmoid gates
+        g_block = slice(hidden, 2 * hidden) if coupled else slice(2 * hidden, 3 * hidden)
+        derivative[..., g_block] = 1 - gates[..., g_block].square()  # tanh' for g
+        i, g, o = gates[..., :hidden], gates[..., g_block], gates[..., -hidden:]
+        o_dtanh = o * (1 - tanh_cells.square())
+        if coupled:
+            g_minus_c = g - cells[:-1]
+            one_minus_i = 1 - i
+        else:
+            f = gates[..., hidden: 2 * hidden]
+        if peephole is not None:
+            peep = peephole.view(-1, hidden)
+            p_i, p_f, p_o = peep[0], (None if coupled else peep[1]), peep[-1]
+        grad_gates = torch.empty_like(gates)  # d(pre-activations) = d(projected)
+        grad_recurrent = torch.empty_like(gates) if layer_norm else grad_gates  # d(W_hh (m_h ⊙ h))
+        grad_cell_out = torch.empty_like(tanh_cells) if layer_norm else None  # dy
+        grad_unprojected = torch.empty_like(states[1:]) if weight_hr is not None else None
+        grad_h, grad_c = grad_h_n.clone(), grad_c_n.clone()
+        for t in reversed(range(steps)):
+            masked = t >= ctx.unmasked
+            if masked:  # an ended row's gradient passes straight to the previous state
+                valid = mask[t]
+                pass_h, pass_c = grad_h * ~valid, grad_c * ~valid
+                grad_h, grad_c = grad_h * valid, grad_c * valid
+            dh = grad_h.add_(grad_output[t])
+            dc = grad_c
+            if keep_h is not None:
+                direct_h, direct_c = dh * keep_h[t], dc * keep_c[t]
+                dh = dh - direct_h
+                dc = dc - direct_c
+            if weight_hr is not None:
+                grad_unprojected[t] = dh
+                dh = dh.mm(weight_hr)  # (B, P) -> (B, H)
+            row = grad_gates[t]
+            dy = dh * o_dtanh[t]
+            if layer_norm:
+                grad_cell_out[t] = dy
+                dc = dc + _layer_norm_backward(dy, fresh[t], cell_mean[t], cell_rstd[t], ln_cell_weight)
+            else:
+                dc = dc + dy
+            da_o = torch.mul(dh, tanh_cells[t], out=row[:, -hidden:]).mul_(derivative[t, :, -hidden:])
+            if peephole is not None:
+                dc.addcmul_(da_o, p_o)
+            if coupled:
+                torch.mul(dc, g_minus_c[t], out=row[:, :hidden])
+                torch.mul(dc, i[t], out=row[:, hidden: 2 * hidden])
+                row[:, : 2 * hidden].mul_(derivative[t, :, : 2 * hidden])
+                dc_previous = dc.mul_(one_minus_i[t])
+            else:
+                torch.mul(dc, g[t], out=row[:, :hidden])
+                torch.mul(dc, cells[t], out=row[:, hidden: 2 * hidden])
+                torch.mul(dc, i[t], out=row[:, 2 * hidden: 3 * hidden])
+                row[:, : 3 * hidden].mul_(derivative[t, :, : 3 * hidden])
+                dc_previous = dc.mul_(f[t])
+            if peephole is not None:
+                dc_previous.addcmul_(row[:, :hidden], p_i)
+                if not coupled:
+                    dc_previous.addcmul_(row[:, hidden: 2 * hidden], p_f)
+            if layer_norm:
+                grad_recurrent[t] = _layer_norm_backward(row, recurrent[t], hh_mean[t], hh_rstd[t], ln_hh_weight)
+            dh_previous = grad_recurrent[t].mm(weight_hh)
+            if hidden_mask is not None:
+                dh_previous.mul_(hidden_mask)
+            if keep_h is not None:
+                dh_previous.add_(direct_h)
+                dc_previous.add_(direct_c)
+            if masked:
+                dh_previous.add_(pass_h)
+                dc_previous.add_(pass_c)
+            grad_h, grad_c = dh_previous, dc_previous
+        # Parameter gradients: one multiply or reduction over all steps.
+        inputs = states[:-1] if hidden_mask is None else states[:-1] * hidden_mask
+        grad_weight_hh = grad_recurrent.flatten(0, 1).t().mm(inputs.flatten(0, 1))
+        grad_weight_hr = grad_ln_hh = grad_ln_cell = grad_ln_cell_bias = grad_peephole = None
+        if weight_hr is not None:
+            grad_weight_hr = grad_unprojected.flatten(0, 1).t().mm(unprojected.flatten(0, 1))
+        if layer_norm:  # gains Σ grad ⊙ x̂ (and the shift Σ grad) over all steps, one kernel each
+            grad_ln_hh = torch.ops.aten.native_layer_norm_backward(
+                grad_gates, recurrent, (gate_width,), hh_mean, hh_rstd, ln_hh_weight, None, [False, True, False])[1]
+            _, grad_ln_cell, grad_ln_cell_bias = torch.ops.aten.native_layer_norm_backward(
+                grad_cell_out, fresh, (hidden,), cell_mean, cell_rstd, ln_cell_weight, ln_cell_weight,
+                [False, True, ctx.has_cell_bias])
+        if peephole is not None:
+            parts = [(grad_gates[..., :hidden] * cells[:-1]).sum((0, 1))]
+            if not coupled:
+                parts.append((grad_gates[..., hidden: 2 * hidden] * cells[:-1]).sum((0, 1)))
+            parts.append((grad_gates[..., -hidden:] * fresh).sum((0, 1)))
+            grad_peephole = torch.cat(parts)
+        return (grad_gates, grad_h, grad_c, grad_weight_hh, grad_weight_hr, grad_ln_hh, grad_ln_cell,
+                grad_ln_cell_bias, grad_peephole, None, None, None, None, None)
