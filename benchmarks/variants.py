@@ -5,8 +5,9 @@
    weight can be handed to torch's kernel, the native backend), zoneout, and, for reference, the plain-autograd
    path of the layer-norm LSTM (``fused_loop=False``: what a hand-written LayerNorm LSTM in Python costs).
    Target: each variant within 2x of torch.nn.LSTM.
-2. minGRU's parallel scan against torch.nn.GRU at the same sizes (batch 32, input 128, hidden 256) for 256,
-   1024 and 4096 steps. Goal: faster than nn.GRU from 1024 steps on.
+2. minGRU against torch.nn.GRU at the same sizes (batch 32, input 128, hidden 256) for 256, 1024 and 4096
+   steps, in its two training modes: the log-space parallel scan and the fused linear recurrence (the
+   default on a CPU). Goal: faster than nn.GRU from 1024 steps on.
 
 Implementations are interleaved within each repeat (the machine may be shared: drifts in load hit all of them
 alike) and the median is reported. Prints a table and writes benchmarks/results/variants.json.
@@ -45,9 +46,9 @@ LSTM_VARIANTS = {  # name -> (backend, options, fused_loop)
 MIN_GRU_STEPS = (256, 1024, 4096)
 
 
-def forward_backward(module, x):
+def forward_backward(module, x, **kwargs):
     def run():
-        out, _ = module(x)
+        out, _ = module(x, **kwargs)
         out.sum().backward()
     return run
 
@@ -96,7 +97,9 @@ def min_gru(repeats: int, steps_list) -> list[dict]:
         ours = MinGRU(input_size, hidden)
         x = torch.randn(steps, batch, input_size, requires_grad=True)
         medians = interleaved_medians({"torch.nn.GRU": forward_backward(reference, x),
-                                       "MinGRU parallel": forward_backward(ours, x)}, repeats)
+                                       "MinGRU parallel": forward_backward(ours, x, mode="parallel"),
+                                       "MinGRU fused (CPU default)": forward_backward(ours, x, mode="fused")},
+                                      repeats)
         base = medians["torch.nn.GRU"]
         for name, median in medians.items():
             rows.append({"benchmark": "min_gru", "impl": name, "batch": batch, "steps": steps,

@@ -252,3 +252,37 @@ class ElmanRecurrence(torch.autograd.Function):
                 grad_h.add_(keep_h)
         grad_weight_hh = grad_pre.flatten(0, 1).t().mm(states[:-1].flatten(0, 1))
         return grad_pre, grad_h, grad_weight_hh, None, None
+
+
+class LinearRecurrence(torch.autograd.Function):
+    r"""h_t = a_t ⊙ h_{t-1} + b_t for t = 1..T, one elementwise multiply-add per step (minGRU, minLSTM).
+
+    The same recurrence as :func:`rnnkit.scan.parallel_scan_log`, run sequentially: on a CPU, T small
+    multiply-adds cost less than the cumulative sums and log-sum-exps of the parallel scan (see
+    docs/variants.md). Backward, with G_t = ∂L/∂h_t from the outputs:
+
+        g_T = G_T,   g_t = G_t + a_{t+1} ⊙ g_{t+1}        (the gradient reaching h_t, a reverse recurrence)
+        ∂L/∂b_t = g_t,   ∂L/∂a_t = g_t ⊙ h_{t-1},   ∂L/∂h_0 = a_1 ⊙ g_1
+
+    Shapes: a, b (T, B, H); h0 (B, H) -> h (T, B, H), h_1 .. h_T.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, h0):
+        states = torch.empty_like(b)
+        previous = h0
+        for t in range(b.size(0)):
+            previous = torch.addcmul(b[t], a[t], previous, out=states[t])
+        ctx.save_for_backward(a, states, h0)
+        return states
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states):
+        a, states, h0 = ctx.saved_tensors
+        grad_b = torch.empty_like(states)
+        grad_b[-1] = grad_states[-1]
+        for t in reversed(range(states.size(0) - 1)):
+            torch.addcmul(grad_states[t], a[t + 1], grad_b[t + 1], out=grad_b[t])
+        previous = torch.cat([h0.unsqueeze(0), states[:-1]])  # h_0 .. h_{T-1}
+        return grad_b * previous, grad_b, a[0] * grad_b[0]

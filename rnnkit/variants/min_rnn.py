@@ -26,7 +26,12 @@ unchanged above its threshold 20, which loses about 1e-9 at |x| = 20.)
 
 and hands them to :func:`rnnkit.scan.parallel_scan_log`. The sequential mode runs the same step through
 :func:`rnnkit.scan.scan` (for checking, and for inference with O(1) state, also one step at a time with
-:meth:`step`). Tests check parallel == sequential, with lengths, and their gradients.
+:meth:`step`). The fused mode computes a_t and b_t for every step at once, like the parallel mode, and runs
+only the multiply-add h_t = a_t ⊙ h_{t-1} + b_t step by step, with its backward pass written out
+(:class:`rnnkit.fused.LinearRecurrence`). On the CPU this is far faster than the parallel scan, whose
+cumulative sum and log-cumulative-sum-exp along time are slow there (docs/variants.md has the measurements),
+so ``mode="auto"`` (the default) picks the parallel scan on a GPU and the fused recurrence on a CPU.
+Tests check parallel == fused == sequential, with lengths, and their gradients.
 """
 
 from __future__ import annotations
@@ -36,12 +41,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import _check_like_weight, _check_positive_int
+from ..fused import LinearRecurrence
 from ..scan import parallel_scan_log, scan
 from ..sequences import check_lengths
 
 __all__ = ["MinGRU", "MinLSTM", "g", "log_g", "MODES"]
 
-MODES = ("parallel", "sequential")
+MODES = ("auto", "parallel", "fused", "sequential")
 
 
 def g(v: Tensor) -> Tensor:
@@ -74,16 +80,22 @@ class _MinRNN(nn.Module):
     def _log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
+    def _coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        """a_t and b_t of h_t = a_t ⊙ h_{t-1} + b_t for all steps at once, (T, B, H) each."""
+        raise NotImplementedError
+
     def _mix(self, projected: Tensor, h: Tensor) -> Tensor:
         raise NotImplementedError
 
     def forward(self, input: Tensor, hx: Tensor | None = None, *, lengths=None,
-                mode: str = "parallel") -> tuple[Tensor, Tensor]:
+                mode: str = "auto") -> tuple[Tensor, Tensor]:
         """input (T, B, F) (or (B, T, F) with batch_first), hx (B, H) or None (zeros) -> (output, h_n).
 
         output (T, B, H) (or batch first) holds h_1 .. h_T, zero past each sequence's length; h_n (B, H) is
         each sequence's state at its last valid step. ``mode``: "parallel" (log-space scan, for training on
-        whole sequences) or "sequential" (one step at a time; same result).
+        whole sequences on a GPU), "fused" (gates for all steps at once, then one multiply-add per step with a
+        hand-derived backward; fastest on a CPU), "sequential" (the readable step through rnnkit.scan), or
+        "auto" (parallel on CUDA, fused elsewhere). All give the same result.
         """
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
@@ -108,9 +120,15 @@ class _MinRNN(nn.Module):
             lengths = check_lengths(lengths, batch, steps).to(x.device)
             mask = (torch.arange(steps, device=x.device)[:, None] < lengths[None, :]).unsqueeze(-1)  # (T, B, 1)
         projected = self.linear(x)  # (T, B, G·H): every gate of every step in one multiply
-        if mode == "parallel":
-            log_a, log_b = self._log_coefficients(projected)
-            h = parallel_scan_log(log_a, log_b, hx, dim=0)  # (T, B, H)
+        if mode == "auto":
+            mode = "parallel" if x.is_cuda else "fused"
+        if mode in ("parallel", "fused"):
+            if mode == "parallel":
+                log_a, log_b = self._log_coefficients(projected)  # (T, B, H) each
+                h = parallel_scan_log(log_a, log_b, hx, dim=0)  # (T, B, H)
+            else:
+                h0 = projected.new_zeros(batch, self.hidden_size) if hx is None else hx
+                h = LinearRecurrence.apply(*self._coefficients(projected), h0)
             if mask is None:
                 out, h_n = h, h[-1]
             else:  # the scan is causal: padding after a sequence cannot reach its valid steps
@@ -142,7 +160,8 @@ class MinGRU(_MinRNN):
     .. math:: z_t = σ(W_z x_t + b_z),\quad h̃_t = g(W_h x_t + b_h),\quad h_t = (1 − z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t
 
     with g(v) = v + 0.5 (v ≥ 0), σ(v) (v < 0). Trains with a log-space parallel scan (``mode="parallel"``,
-    the default), runs step by step with ``mode="sequential"`` or :meth:`step`.
+    the default on a GPU) or the fused linear recurrence (``mode="fused"``, the default on a CPU), runs step
+    by step with ``mode="sequential"`` or :meth:`step`.
 
     Args: input_size F, hidden_size H, bias=True, batch_first=False, device=None, dtype=None.
     Parameters: ``linear`` (2H, F) (+ bias 2H), row blocks z, h̃.
@@ -161,6 +180,11 @@ class MinGRU(_MinRNN):
     def _log_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
         k, v = projected.chunk(2, -1)  # 2 x (T, B, H)
         return F.logsigmoid(-k), F.logsigmoid(k) + log_g(v)  # log(1 − z), log z + log h̃
+
+    def _coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        k, v = projected.chunk(2, -1)
+        z = torch.sigmoid(k)
+        return 1 - z, z * g(v)
 
     def _mix(self, projected: Tensor, h: Tensor) -> Tensor:
         k, v = projected.chunk(2, -1)
@@ -191,6 +215,11 @@ class MinLSTM(_MinRNN):
         f, i, v = projected.chunk(3, -1)  # 3 x (T, B, H)
         d = F.logsigmoid(i) - F.logsigmoid(f)  # log i − log f
         return F.logsigmoid(-d), F.logsigmoid(d) + log_g(v)  # log f' = −log(1 + i/f), log i' + log h̃
+
+    def _coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
+        f, i, v = projected.chunk(3, -1)
+        d = F.logsigmoid(i) - F.logsigmoid(f)  # f' = f / (f + i) = σ(−d) stays finite where f + i underflows
+        return torch.sigmoid(-d), torch.sigmoid(d) * g(v)
 
     def _mix(self, projected: Tensor, h: Tensor) -> Tensor:
         f, i, v = projected.chunk(3, -1)

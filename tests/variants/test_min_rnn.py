@@ -76,7 +76,7 @@ def test_parallel_equals_sequential_and_the_written_out_equations(cls, with_hx, 
     hx = torch.randn(4, 5, dtype=F64) if with_hx else None
     expected = reference(module, x, torch.zeros(4, 5, dtype=F64) if hx is None else hx)
     inputs = x.transpose(0, 1) if batch_first else x
-    for mode in ("parallel", "sequential"):
+    for mode in ("parallel", "fused", "sequential"):
         out, h_n = module(inputs, hx, mode=mode)
         out = out.transpose(0, 1) if batch_first else out
         torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
@@ -93,7 +93,7 @@ def test_lengths_padding_never_leaks_and_outputs_past_lengths_are_zero(cls):
     for b, n in enumerate(lengths):
         garbage[b, n:] = 1e4  # padding that would dominate any state it reached
     hx = torch.rand(3, 5, dtype=F64)
-    for mode in ("parallel", "sequential"):
+    for mode in ("parallel", "fused", "sequential"):
         out, h_n = module(garbage, hx, lengths=lengths, mode=mode)
         for b, n in enumerate(lengths):
             alone, alone_h = module(x[b:b + 1, :n], hx[b:b + 1], mode="sequential")
@@ -110,12 +110,13 @@ def test_gradients_through_the_scan_match_the_sequential_reference(cls):
     hx = torch.randn(4, 5, dtype=F64, requires_grad=True)
     weights = torch.randn(8, 4, 5, dtype=F64)
     grads = []
-    for mode in ("parallel", "sequential"):
+    for mode in ("parallel", "fused", "sequential"):
         out, h_n = module(x, hx, lengths=[8, 3, 6, 1], mode=mode)
         loss = (out * weights).sum() + (h_n ** 2).sum()
         grads.append(torch.autograd.grad(loss, [x, hx, *module.parameters()]))
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     assert torch.all(grads[0][0][1:, 3] == 0) and torch.all(grads[0][0][3:, 1] == 0)  # no gradient into padding
 
 
@@ -136,12 +137,14 @@ def test_min_gru_float32_parallel_close_to_float64_on_long_sequences():
     module = MinGRU(4, 8, dtype=F64)
     x = torch.randn(2000, 2, 4, dtype=F64)
     expected = module(x, mode="sequential")[0]
-    actual = module.float()(x.float())[0]
-    torch.testing.assert_close(actual.double(), expected, rtol=1e-3, atol=1e-4)
+    module = module.float()
+    for mode in ("parallel", "fused"):
+        actual = module(x.float(), mode=mode)[0]
+        torch.testing.assert_close(actual.double(), expected, rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda m: m(torch.zeros(4, 2, 3), mode="fast"), ValueError, r"mode: expected one of \('parallel', 'sequential'\), got 'fast'"),
+    (lambda m: m(torch.zeros(4, 2, 3), mode="fast"), ValueError, r"mode: expected one of \('auto', 'parallel', 'fused', 'sequential'\), got 'fast'"),
     (lambda m: m(torch.zeros(4, 3)), ValueError, r"input: expected a 3-D tensor \(T, B, F\) with F = 3 \(input_size\)"),
     (lambda m: m(torch.zeros(4, 2, 7)), ValueError, r"input: expected a 3-D tensor .* got shape \(4, 2, 7\)"),
     (lambda m: m([1.0]), TypeError, "input: expected a Tensor, got list"),
