@@ -240,6 +240,15 @@ class _RecurrentLayer(nn.Module):
             raise ValueError(f"backend='native' cannot run this layer: {reason}; use backend='loop' or 'auto'")
         return self.backend == "native" or (self.backend == "auto" and reason is None)
 
+    def _runs_native(self, steps: int, device: torch.device) -> bool:
+        """uses_native(), except that ``auto`` runs a single time step on the CPU with the loop: torch's oneDNN
+        kernel reorders the weights on every call, which costs more than one step (measured for a 2x512 LSTM
+        at batch 1: 11 ms native against 2.3 ms loop per call), and one-token calls are what decoding makes."""
+        native = self.uses_native()
+        if native and self.backend == "auto" and steps == 1 and device.type == "cpu":
+            return False
+        return native
+
     def _project(self, weights: DirectionWeights, x: Tensor) -> Tensor:
         """The input part of every step at once: (T, B, F) -> (T, B, G*H)."""
         raise NotImplementedError
@@ -274,7 +283,7 @@ class _RecurrentLayer(nn.Module):
         state = self._initial_state(hx, batch, unbatched=False, like=data)
         if packed.sorted_indices is not None:  # hx comes in the caller's order; the packed data is sorted
             state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
-        if self.uses_native():
+        if self._runs_native(len(batch_sizes), data.device):
             out_data, state = self._native_packed(data, batch_sizes, state)
         else:
             padded, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))
@@ -303,7 +312,7 @@ class _RecurrentLayer(nn.Module):
             if bool((lengths == steps).all()):
                 lengths = None  # every sequence is full: nothing to mask
         state = self._initial_state(hx, batch, unbatched, like=x)
-        if not self.uses_native():
+        if not self._runs_native(steps, x.device):
             out, state = self._loop(x, state, lengths)
         elif lengths is None:
             out, state = self._native_padded(x, state)

@@ -324,3 +324,14 @@ def test_cuda_matches_torch_with_cpu_or_cuda_lengths(kind, backend):
     expected, _ = pad_packed_sequence(ref(packed)[0], batch_first=True, total_length=STEPS)
     for device_lengths in (torch.tensor(lengths), torch.tensor(lengths, device="cuda")):
         torch.testing.assert_close(ours(x, lengths=device_lengths)[0], expected, rtol=0, atol=1e-10)
+
+
+def test_auto_runs_single_steps_on_the_cpu_with_the_loop():
+    auto, native = rnnkit.LSTM(INPUT, HIDDEN), rnnkit.LSTM(INPUT, HIDDEN, backend="native")
+    cpu = torch.device("cpu")
+    assert not auto._runs_native(1, cpu) and auto._runs_native(2, cpu)
+    assert native._runs_native(1, cpu)
+    ref = torch.nn.LSTM(INPUT, HIDDEN)
+    auto.load_state_dict(ref.state_dict())
+    x = torch.randn(1, BATCH, INPUT)
+    torch.testing.assert_close(auto(x)[0], ref(x)[0])
