@@ -38,6 +38,8 @@ _BUILTIN_MODULES: dict[str, str] = {
     "toy_lm": "rnnkit.training.toy",
     "poems": "rnnkit.poems.task",
     "char_lm": "rnnkit.models.char_lm",
+    "adding": "rnnkit.experiments.tasks",
+    "copy": "rnnkit.experiments.tasks",
 }
 
 
