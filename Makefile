@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench browser-deps clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ test: lint
 
 bench: setup
 	$(PY) benchmarks/layers.py
+
+# Debian's chromium for the playground's browser test (tests/serve/test_playground_browser.py), which is
+# skipped with its reason when chromium is absent. Needs root and the Debian package index.
+browser-deps:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -6,4 +6,13 @@ from .layers import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
 
-__all__ = ["RNN", "LSTM", "GRU", "ElmanCell", "LSTMCell", "GRUCell", "__version__"]
+__all__ = ["RNN", "LSTM", "GRU", "ElmanCell", "LSTMCell", "GRUCell", "__version__", "load"]
+
+
+def load(path, *, device="cpu"):
+    """Load a model bundle folder: ``bundle = rnnkit.load("my-model")`` -> (model, tokenizer, info, path).
+
+    See rnnkit.bundle (imported here on first use, so ``import rnnkit`` stays light)."""
+    from rnnkit.bundle import load as load_bundle
+
+    return load_bundle(path, device=device)

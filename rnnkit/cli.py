@@ -177,5 +177,69 @@ def eval_(
         typer.echo(f"{result.task} {result.source}: {result.nats_per_token:.4f} nats/token, "
                    f"{result.bits_per_token:.4f} bits/char, perplexity {result.perplexity:.2f}")
 
+
+@app.command()
+def experiment(
+    name: Annotated[str, typer.Argument(help="adding | copy | gradients | clipping | init | lengths")],
+    quick: Annotated[bool, typer.Option("--quick", help="Reduced settings: seconds instead of minutes.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the report (default runs/experiments/NAME).")] = None,
+) -> None:
+    """Run a long-memory experiment: metrics CSV, plots and a markdown report (see docs/experiments.md)."""
+    from rnnkit.experiments import run as run_experiment
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    try:
+        result = run_experiment(name, quick, out)
+    except (ValueError, TypeError, ImportError) as error:
+        _fail(error)
+    typer.echo(f"wrote {result.report} ({len(result.files)} files in {result.out_dir})")
+
+
+@app.command("export")
+def export_(
+    bundle: Annotated[Path, typer.Argument(help="A model bundle folder.")],
+    format: Annotated[str, typer.Option("--format", help="onnx | torchscript")] = "onnx",
+    out: Annotated[Path | None, typer.Option("--out", help="File to write (default BUNDLE/model.onnx or "
+                                                            "BUNDLE/model.torchscript.pt).")] = None,
+) -> None:
+    """Export a language-model bundle to ONNX (opset 17) or TorchScript, checked against PyTorch.
+
+    \b
+    Inputs  tokens (batch, time) int64; lengths (batch,) int64;
+            h0 (layers, batch, hidden) float32; c0 (same; LSTM only).
+    Outputs logits (batch, time, vocab); h_n; c_n (LSTM only): the state after each row's last valid token.
+    Batch and time are dynamic; one decoding step is time = 1, lengths = 1. See docs/serving.md.
+    """
+    from rnnkit.export import export_bundle
+
+    try:
+        result = export_bundle(bundle, format=format, out=out)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    typer.echo(f"wrote {result.path} ({result.format}; inputs {', '.join(result.inputs)}; outputs "
+               f"{', '.join(result.outputs)}; largest difference to PyTorch {result.max_abs_error:.2g})")
+
+
+@app.command()
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="A model bundle folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Requests decoded together (1: no batching).")] = 8,
+) -> None:
+    """Serve a bundle over HTTP: /v1/generate, /v1/poem, /health, /metrics, /docs and a playground at /."""
+    from rnnkit.bundle import read_info
+
+    try:
+        import rnnkit.serve as server
+    except ImportError as error:
+        _fail(ImportError(f"{error}; install the serve extra: pip install 'rnnkit[serve]'"))
+    try:
+        read_info(bundle)  # a bad path fails here, before the server starts
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    server.serve(bundle, host=host, port=port, settings=server.ServerSettings(max_batch=max_batch))
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,275 @@
+"""Model bundles: the project's one format for a trained model, a folder that loads without running code.
+
+    my-model/
+        bundle.json        {"format": "rnnkit.lm_bundle", "version": 1, "task": ..., "model_config": {...},
+                            "metrics": {...}, "created": ..., "rnnkit_version": "0.1.0",
+                            "weights_sha256": "<hex>", "data_fingerprint": "<str or null>"}
+        tokenizer.json     rnnkit.text.Tokenizer.save
+        model.safetensors  the weights (safetensors holds raw tensors only: no pickle, so loading runs no code)
+
+Loading reads JSON and safetensors only, and checks, with a message that says what is wrong:
+
+* the folder and its three files exist;
+* the format is ``rnnkit.lm_bundle`` and its version is one this rnnkit reads (``FORMAT_VERSION`` or older);
+* the SHA-256 of model.safetensors equals ``weights_sha256`` (a corrupted or swapped weights file);
+* every tensor the model needs is in the file with the right shape, and nothing else is;
+* the tokenizer's size equals the model's ``vocab_size``.
+
+Compatibility rule. Bundles written by ``rnnkit.models.bundle.save_bundle`` before this module existed have
+the same layout and format version 1 but no ``weights_sha256`` or ``rnnkit_version``: they load, with a
+logged warning that the weights could not be verified. The new fields are additions to version 1 (an older
+reader ignores them), so the format version stays 1; a change that an older reader would misread must raise
+``FORMAT_VERSION``, and then this reader refuses bundles newer than it knows.
+
+Example:
+    >>> import rnnkit
+    >>> from rnnkit.bundle import save
+    >>> save("my-model", model, tokenizer, task="char_lm", metrics={"val_loss": 1.42})  # doctest: +SKIP
+    >>> bundle = rnnkit.load("my-model")                                                 # doctest: +SKIP
+    >>> logits, state = bundle.model(torch.tensor([bundle.tokenizer.encode("to be")]))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_model
+
+from rnnkit.models.lm import LanguageModel, LanguageModelConfig
+from rnnkit.text.tokenizer import Tokenizer
+
+__all__ = ["Bundle", "BundleError", "FORMAT", "FORMAT_VERSION", "fingerprint", "load", "read_info", "save",
+           "sha256_file"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "rnnkit.lm_bundle"
+FORMAT_VERSION = 1
+BUNDLE_FILE, TOKENIZER_FILE, WEIGHTS_FILE = "bundle.json", "tokenizer.json", "model.safetensors"
+KINDS = ("language_model",)  # what ``kind`` a bundle may hold; classifiers and regressors will add theirs
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be loaded: the message names the file and what is wrong with it."""
+
+
+class Bundle(NamedTuple):
+    model: LanguageModel  # in eval mode
+    tokenizer: Tokenizer
+    info: dict[str, Any]  # bundle.json
+    path: Path  # the bundle folder
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(items: Iterable[str | Path | bytes]) -> str:
+    """A short identity of training data: SHA-256 over files (by content) or byte strings, in order.
+
+    Store it with ``save(..., data_fingerprint=fingerprint([train_file]))`` so a bundle says what it was
+    trained on; two bundles with the same fingerprint saw the same bytes.
+    """
+    digest = hashlib.sha256()
+    for item in items:
+        if isinstance(item, bytes):
+            digest.update(hashlib.sha256(item).digest())
+        elif isinstance(item, (str, Path)):
+            digest.update(bytes.fromhex(sha256_file(item)))
+        else:
+            raise TypeError(f"fingerprint: items must be file paths or bytes, got {type(item).__name__}")
+    return "sha256:" + digest.hexdigest()
+
+
+def save(
+    path: str | Path, model: LanguageModel, tokenizer: Tokenizer, *, task: str, metrics: dict[str, float] | None = None,
+    data_fingerprint: str | None = None, extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model``, ``tokenizer`` and metadata into the folder ``path`` (created; its files are replaced).
+
+    Args:
+        task: what the model was trained for, e.g. ``"poems"`` or ``"char_lm"``.
+        metrics: final training/validation figures, e.g. ``{"val_loss": 1.42}``.
+        data_fingerprint: identity of the training data (see :func:`fingerprint`); None: unknown.
+        extra: further JSON-serialisable fields for bundle.json (they may not replace the standard ones).
+
+    Returns the folder. bundle.json is written last, so a folder with bundle.json is complete.
+    """
+    if not isinstance(model, LanguageModel):
+        raise TypeError(f"save: model must be an rnnkit LanguageModel, got {type(model).__name__}")
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"save: tokenizer must be an rnnkit Tokenizer, got {type(tokenizer).__name__}")
+    if model.config.vocab_size != len(tokenizer):
+        raise ValueError(f"save: the model's vocab_size {model.config.vocab_size} differs from the tokenizer's "
+                         f"size {len(tokenizer)}")
+    if not isinstance(task, str) or not task:
+        raise ValueError(f"task: expected a non-empty str, got {task!r}")
+    from rnnkit import __version__
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    weights = path / WEIGHTS_FILE
+    partial = path / (WEIGHTS_FILE + ".partial")
+    save_model(model, str(partial))  # handles the tied (shared) weight: stored once
+    os.replace(partial, weights)
+    tokenizer.save(path / TOKENIZER_FILE)
+    info = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "kind": "language_model",
+        "task": task,
+        "model_config": dataclasses.asdict(model.config),
+        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "rnnkit_version": __version__,
+        "weights_sha256": sha256_file(weights),
+        "data_fingerprint": data_fingerprint,
+    }
+    clash = sorted(set(extra or {}) & set(info))
+    if clash:
+        raise ValueError(f"extra: expected keys other than the standard fields, got {clash}")
+    info.update(extra or {})
+    text = json.dumps(info, ensure_ascii=False, indent=2)
+    (path / (BUNDLE_FILE + ".partial")).write_text(text, encoding="utf-8")
+    os.replace(path / (BUNDLE_FILE + ".partial"), path / BUNDLE_FILE)
+    return path
+
+
+def read_info(path: str | Path) -> dict[str, Any]:
+    """bundle.json of the bundle at ``path`` (the folder or its bundle.json), checked for format and version,
+    without loading any weights."""
+    folder = _folder(path)
+    try:
+        info = json.loads((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BundleError(f"{folder / BUNDLE_FILE}: not valid JSON ({error})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        got = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise BundleError(f"{folder / BUNDLE_FILE}: expected format {FORMAT!r}, got {got!r}")
+    version = info.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BundleError(f"{folder / BUNDLE_FILE}: expected an int format version >= 1, got {version!r}")
+    if version > FORMAT_VERSION:
+        from rnnkit import __version__
+
+        raise BundleError(
+            f"{folder}: bundle format version {version} (written by rnnkit {info.get('rnnkit_version', '?')}) is "
+            f"newer than this rnnkit {__version__} reads (up to {FORMAT_VERSION}); upgrade rnnkit to load it"
+        )
+    kind = info.get("kind", "language_model")  # bundles from before "kind" were all language models
+    if kind not in KINDS:
+        raise BundleError(f"{folder / BUNDLE_FILE}: expected kind in {KINDS}, got {kind!r}")
+    if not isinstance(info.get("model_config"), dict):
+        raise BundleError(f"{folder / BUNDLE_FILE}: expected a 'model_config' object, got "
+                          f"{type(info.get('model_config')).__name__}")
+    return info
+
+
+def load(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
+    """Rebuild the model (in eval mode) and tokenizer of the bundle at ``path`` (folder or its bundle.json).
+
+    Raises FileNotFoundError for a missing folder or file, and :class:`BundleError` (a ValueError) for an
+    unsupported format version, a checksum that does not match, or weights that do not fit the config.
+    """
+    folder = _folder(path)
+    info = read_info(folder)
+    for name in (TOKENIZER_FILE, WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder}: the bundle is incomplete, {name} is missing")
+    expected = info.get("weights_sha256")
+    if expected is None:
+        logger.warning("%s: no weights_sha256 in %s (a bundle written before checksums); the weights are not "
+                       "verified. Save it again with rnnkit.bundle.save to add one.", folder, BUNDLE_FILE)
+    else:
+        actual = sha256_file(folder / WEIGHTS_FILE)
+        if actual != expected:
+            raise BundleError(f"{folder / WEIGHTS_FILE}: SHA-256 {actual} differs from weights_sha256 {expected} "
+                              "in bundle.json: the file is corrupted or was replaced")
+    try:
+        tokenizer = Tokenizer.load(folder / TOKENIZER_FILE)
+    except (ValueError, KeyError, TypeError) as error:
+        raise BundleError(f"{folder / TOKENIZER_FILE}: not a valid rnnkit tokenizer ({error})") from None
+    config = _model_config(folder, info["model_config"])
+    if config.vocab_size != len(tokenizer):
+        raise BundleError(f"{folder}: model_config.vocab_size {config.vocab_size} differs from the tokenizer's "
+                          f"size {len(tokenizer)}")
+    model = LanguageModel(config)
+    try:
+        tensors = load_file(str(folder / WEIGHTS_FILE))  # raw tensors: no code runs
+    except (SafetensorError, OSError) as error:
+        raise BundleError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file ({error})") from None
+    _load_weights(model, tensors, folder / WEIGHTS_FILE)
+    model.to(device).eval()
+    return Bundle(model, tokenizer, info, folder)
+
+
+def _folder(path: str | Path) -> Path:
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path: expected a str or Path to a bundle folder, got {type(path).__name__}")
+    folder = Path(path)
+    if folder.name == BUNDLE_FILE:
+        folder = folder.parent
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder}: no such bundle folder")
+    if not (folder / BUNDLE_FILE).is_file():
+        raise FileNotFoundError(f"{folder}: not a model bundle ({BUNDLE_FILE} is missing)")
+    return folder
+
+
+def _model_config(folder: Path, fields: dict[str, Any]) -> LanguageModelConfig:
+    known = {field.name for field in dataclasses.fields(LanguageModelConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise BundleError(f"{folder / BUNDLE_FILE}: model_config has fields this rnnkit does not know: {unknown} "
+                          "(written by a newer rnnkit?)")
+    try:
+        return LanguageModelConfig(**fields)
+    except (ValueError, TypeError) as error:
+        raise BundleError(f"{folder / BUNDLE_FILE}: invalid model_config: {error}") from None
+
+
+def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], file: Path) -> None:
+    """Copy ``tensors`` into ``model`` after checking names and shapes; a tied weight may be stored once."""
+    state = model.state_dict()
+    groups: dict[int, list[str]] = {}  # storage pointer -> names: aliases of one tensor (weight tying)
+    for name, target in state.items():
+        groups.setdefault(target.data_ptr(), []).append(name)
+    missing, wrong, sources = [], [], {}
+    for names in groups.values():
+        present = [name for name in names if name in tensors]
+        if not present:  # save_model keeps one name per shared tensor, so one of them is enough
+            missing.append(names[0])
+            continue
+        for name in present:
+            expected, got = tuple(state[name].shape), tuple(tensors[name].shape)
+            if expected != got:
+                wrong.append(f"{name}: expected {expected}, got {got}")
+        sources[names[0]] = present[0]
+    unexpected = sorted(set(tensors) - set(state))
+    problems = []
+    if missing:
+        problems.append(f"missing tensors {missing}")
+    if unexpected:
+        problems.append(f"unexpected tensors {unexpected}")
+    if wrong:
+        problems.append("shapes that differ from model_config: " + "; ".join(wrong))
+    if problems:
+        raise BundleError(f"{file}: the weights do not fit the bundle's model_config: " + ", ".join(problems))
+    with torch.no_grad():
+        for target_name, source_name in sources.items():
+            state[target_name].copy_(tensors[source_name])

@@ -1,0 +1,71 @@
+"""Request and response bodies of the HTTP API (pydantic; the OpenAPI schema at /docs comes from these).
+
+Unknown fields are refused (422 naming the field), so a misspelt option never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SEED_MAX = 2**32 - 1
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field("", max_length=100_000, description="Text to continue (after the start token); may be empty.")
+    max_new_tokens: int = Field(64, ge=1, description="Tokens to generate at most (EOS included); capped by the server.")
+    temperature: float = Field(1.0, ge=0, le=100, description="Sampling temperature; 0 means greedy decoding.")
+    top_k: int | None = Field(None, ge=1, le=1_000_000, description="Sample among the k most probable tokens.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass; 1 disables it.")
+    beam: int = Field(1, ge=1, le=16, description="Beam width; > 1 runs beam search (deterministic).")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Sampling seed; the same seed gives the same text.")
+    stream: bool = Field(False, description="Answer with server-sent events, one per token.")
+
+
+class GenerateResponse(BaseModel):
+    text: str  # the generated text (prompt not included)
+    tokens: list[int]  # generated token ids, EOS included if reached
+    finished: bool  # ended with the end token (False: reached max_new_tokens)
+    seed: int  # the seed used (send it back to get the same text)
+    prompt_tokens: int
+
+
+class PoemRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    form: Literal["wujue", "qijue", "wulv", "qilv"] | None = Field(
+        None, description="五言绝句 wujue, 七言绝句 qijue, 五言律诗 wulv, 七言律诗 qilv; default qijue (qilv for an "
+                          "8-character acrostic).")
+    acrostic: str | None = Field(None, max_length=16, description="藏头诗: line i starts with the i-th character.")
+    start: str | None = Field(None, max_length=64, description="The poem opens with these characters.")
+    theme: str | None = Field(None, max_length=16, description="Characters the poem leans toward.")
+    rhyme: bool = Field(False, description="Even lines end in one rhyme group.")
+    temperature: float = Field(1.0, gt=0, le=10, description="Sampling temperature.")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass; 1 disables it.")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Sampling seed; the same seed gives the same poem.")
+    stream: bool = Field(False, description="Answer with server-sent events, one per character.")
+
+
+class PoemResponse(BaseModel):
+    form: str
+    form_chinese: str
+    lines: list[str]
+    text: str
+    log_prob: float
+    seed: int
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = Field(..., min_length=1, max_length=64, description="Texts to classify or score.")
+
+
+class Health(BaseModel):
+    status: Literal["ready", "loading", "stopping"]
+    task: str | None = None
+    rnnkit_version: str | None = None
+    queue_depth: int = 0

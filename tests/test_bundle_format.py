@@ -1,0 +1,137 @@
+import json
+import logging
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import rnnkit
+from rnnkit.bundle import BundleError, fingerprint, load, read_info, save, sha256_file
+from rnnkit.models import LanguageModel, LanguageModelConfig
+from rnnkit.models.bundle import load_bundle, save_bundle
+from rnnkit.text import Tokenizer
+
+
+def tiny(**options):
+    tokenizer = Tokenizer.build(["abcdefgh"])
+    torch.manual_seed(0)
+    config = LanguageModelConfig(vocab_size=len(tokenizer), embedding_size=6, hidden_size=6, **options)
+    return LanguageModel(config).eval(), tokenizer
+
+
+@pytest.mark.parametrize("options", [dict(), dict(cell="gru", num_layers=2), dict(tie_weights=True),
+                                     dict(adaptive_cutoffs=(3, 6), adaptive_div_value=2.0)])
+def test_round_trip_gives_the_same_model(tmp_path, options):
+    model, tokenizer = tiny(**options)
+    data = tmp_path / "train.txt"
+    data.write_text("abc")
+    path = save(tmp_path / "b", model, tokenizer, task="toy", metrics={"val_loss": 1.5},
+                data_fingerprint=fingerprint([data]))
+    bundle = rnnkit.load(path)
+    assert bundle.tokenizer == tokenizer and not bundle.model.training
+    assert bundle.info["metrics"] == {"val_loss": 1.5}
+    assert bundle.info["rnnkit_version"] == rnnkit.__version__
+    assert bundle.info["weights_sha256"] == sha256_file(path / "model.safetensors")
+    assert bundle.info["data_fingerprint"] == fingerprint([b"abc"]) == fingerprint([data])
+    tokens = torch.randint(0, len(tokenizer), (2, 5))
+    torch.testing.assert_close(bundle.model(tokens)[0], model(tokens)[0], rtol=0, atol=0)
+    if options.get("tie_weights"):
+        assert bundle.model.output.weight is bundle.model.embedding.weight
+
+
+def test_reads_bundles_of_models_bundle_and_is_read_by_it(tmp_path, caplog):
+    model, tokenizer = tiny()
+    old = save_bundle(tmp_path / "old", model, tokenizer, task="poems")
+    with caplog.at_level(logging.WARNING, logger="rnnkit.bundle"):
+        bundle = load(old)
+    assert "no weights_sha256" in caplog.text  # the compatibility rule: loads, says it is unverified
+    tokens = torch.randint(0, len(tokenizer), (1, 4))
+    torch.testing.assert_close(bundle.model(tokens)[0], model(tokens)[0], rtol=0, atol=0)
+    new = save(tmp_path / "new", model, tokenizer, task="poems")
+    assert load_bundle(new).tokenizer == tokenizer  # same layout and format version: old readers work
+
+
+def test_refuses_a_wrong_checksum(tmp_path):
+    model, tokenizer = tiny()
+    path = save(tmp_path / "b", model, tokenizer, task="t")
+    tensors = {k: v.clone() for k, v in model.state_dict().items()}
+    tensors["output.bias"] += 1  # same names and shapes, other values: only the checksum can tell
+    save_file(tensors, str(path / "model.safetensors"))
+    with pytest.raises(BundleError, match="SHA-256 .* differs from weights_sha256"):
+        load(path)
+
+
+def test_refuses_mismatched_shapes_naming_the_tensor(tmp_path):
+    model, tokenizer = tiny()
+    path = save(tmp_path / "b", model, tokenizer, task="t")
+    info = json.loads((path / "bundle.json").read_text())
+    info["model_config"]["hidden_size"] = 8
+    (path / "bundle.json").write_text(json.dumps(info))
+    with pytest.raises(BundleError, match=r"rnn.weight_hh_l0: expected \(32, 8\), got \(24, 6\)"):
+        load(path)
+
+
+def test_refuses_missing_and_unexpected_tensors(tmp_path):
+    model, tokenizer = tiny()
+    path = save(tmp_path / "b", model, tokenizer, task="t")
+    tensors = {k: v.clone() for k, v in model.state_dict().items() if k != "output.bias"}
+    tensors["extra"] = torch.zeros(1)
+    save_file(tensors, str(path / "model.safetensors"))
+    info = json.loads((path / "bundle.json").read_text())
+    info["weights_sha256"] = sha256_file(path / "model.safetensors")
+    (path / "bundle.json").write_text(json.dumps(info))
+    with pytest.raises(BundleError, match=r"missing tensors \['output.bias'\], unexpected tensors \['extra'\]"):
+        load(path)
+
+
+def test_refuses_a_newer_format_version(tmp_path):
+    model, tokenizer = tiny()
+    path = save(tmp_path / "b", model, tokenizer, task="t")
+    info = json.loads((path / "bundle.json").read_text())
+    info["version"] = 99
+    (path / "bundle.json").write_text(json.dumps(info))
+    with pytest.raises(BundleError, match="format version 99 .* upgrade rnnkit"):
+        read_info(path)
+
+
+@pytest.mark.parametrize("missing", ["tokenizer.json", "model.safetensors"])
+def test_refuses_a_missing_file(tmp_path, missing):
+    model, tokenizer = tiny()
+    path = save(tmp_path / "b", model, tokenizer, task="t")
+    (path / missing).unlink()
+    with pytest.raises(FileNotFoundError, match=f"{missing} is missing"):
+        load(path)
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such bundle folder"):
+        load(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="bundle.json is missing"):
+        load(tmp_path)
+    (tmp_path / "bundle.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        load(tmp_path)
+    (tmp_path / "bundle.json").write_text(json.dumps({"format": "pickle", "version": 1}))
+    with pytest.raises(BundleError, match="expected format 'rnnkit.lm_bundle', got 'pickle'"):
+        load(tmp_path / "bundle.json")
+    model, tokenizer = tiny()
+    with pytest.raises(ValueError, match="vocab_size 99 differs"):
+        save(tmp_path / "x", LanguageModel(LanguageModelConfig(vocab_size=99, embedding_size=2, hidden_size=2)),
+             tokenizer, task="t")
+    with pytest.raises(ValueError, match="extra: expected keys other than the standard fields"):
+        save(tmp_path / "x", model, tokenizer, task="t", extra={"metrics": {}})
+    with pytest.raises(TypeError, match="path: expected a str or Path"):
+        load(3)
+
+
+def test_loading_never_unpickles(tmp_path, monkeypatch):
+    model, tokenizer = tiny()
+    path = save(tmp_path / "b", model, tokenizer, task="t")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle used while loading a bundle")
+
+    monkeypatch.setattr("pickle.load", refuse)
+    monkeypatch.setattr("pickle.loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    load(path)
