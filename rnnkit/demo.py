@@ -37,21 +37,6 @@ DEMO_POEMS = (("wujue", 1), ("qijue", 2), ("wulv", 3), ("qilv", 4))
 ACROSTIC = ("qijue", "春夏秋冬")
 
 
-class OutOfTime(Exception):
-    """Raised by the deadline callback to stop the engine at the time budget."""
-
-
-class Deadline:
-    """Engine callback: stop training once ``seconds`` have passed since the first step began."""
-
-    def __init__(self, seconds: float):
-        self.seconds, self.start = seconds, time.monotonic()
-
-    def on_step(self, info) -> None:
-        if time.monotonic() - self.start > self.seconds:
-            raise OutOfTime(f"time budget of {self.seconds:.0f} s reached at step {info.step}")
-
-
 def _passive_openmp() -> None:
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -164,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     config = dataclasses.replace(
         config,
         max_steps=max_steps,
+        max_time_s=args.budget,  # the engine stops there cleanly (validates, checkpoints) if the steps run slow
         validation=dataclasses.replace(config.validation, every=max_steps),  # once, at the end: time is short
         checkpoint=dataclasses.replace(config.checkpoint, every=CHECKPOINT_EVERY),
     )
@@ -173,14 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     tic = time.monotonic()
     if not done:
         progress = RichProgress(max_steps, console=console)
-        trainer.callbacks = [progress, Deadline(args.budget)]
-        try:
-            with progress:
-                val = trainer.fit().metrics.get("val_loss")  # the engine validates at the last step
-        except OutOfTime as stop:
-            interrupted = str(stop)
-        except KeyboardInterrupt:
+        trainer.callbacks = [progress]
+        with progress:
+            result = trainer.fit()  # the engine validates at the last step and checkpoints on Ctrl-C
+        val = result.metrics.get("val_loss")
+        if result.stopped == "interrupted":
             interrupted = "interrupted (Ctrl-C)"
+        elif result.stopped == "max_time":
+            interrupted = f"time budget of {args.budget:.0f} s reached at step {result.step}/{max_steps}"
     train_s = time.monotonic() - tic
     model = trainer.model
     if model is None or done:  # nothing trained in this call: the newest checkpoint has the weights
@@ -192,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(last.weights)
     model.eval()
 
-    if (interrupted and "Ctrl-C" not in interrupted) or (not interrupted and val is None):
+    if val is None and not (interrupted and "Ctrl-C" in interrupted):  # e.g. a finished run reused
         from rnnkit.training.trainer import evaluate
 
         with console.status("validating..."):  # after the budget: reporting, not training

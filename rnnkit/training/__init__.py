@@ -10,7 +10,14 @@ from rnnkit.training.config import (
 from rnnkit.training.registry import build_task, register_task, task_names
 from rnnkit.training.run import load_run, train
 from rnnkit.training.task import StepOutput, Task
-from rnnkit.training.trainer import FitResult, Trainer, TrainingDiverged, evaluate, seed_everything
+from rnnkit.training.trainer import (
+    FitResult,
+    StopTraining,
+    Trainer,
+    TrainingDiverged,
+    evaluate,
+    seed_everything,
+)
 
 __all__ = [
     "CheckpointConfig",
@@ -19,6 +26,7 @@ __all__ = [
     "RunConfig",
     "ScheduleConfig",
     "StepOutput",
+    "StopTraining",
     "Task",
     "Trainer",
     "TrainingDiverged",

@@ -84,6 +84,7 @@ class RunConfig:
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast the task's step to bfloat16
     max_steps: int = 1000  # optimizer steps
     max_epochs: int | None = None  # stop earlier after this many passes over train_batches
+    max_time_s: float | None = None  # stop earlier after this many seconds of training in this process
     grad_accum: int = 1  # batches whose gradients are averaged into one optimizer step
     clip_norm: float | None = 1.0  # clip the global gradient norm to this; null disables
     clip_value: float | None = None  # clip each gradient element to [-v, v]; null disables
@@ -98,6 +99,7 @@ class RunConfig:
         check(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         check(self.max_steps >= 1, "max_steps", "an integer >= 1", self.max_steps)
         check(self.max_epochs is None or self.max_epochs >= 1, "max_epochs", "null or an integer >= 1", self.max_epochs)
+        check(self.max_time_s is None or self.max_time_s > 0, "max_time_s", "null or seconds > 0", self.max_time_s)
         check(self.grad_accum >= 1, "grad_accum", "an integer >= 1", self.grad_accum)
         check(self.clip_norm is None or self.clip_norm > 0, "clip_norm", "null or a value > 0", self.clip_norm)
         check(self.clip_value is None or self.clip_value > 0, "clip_value", "null or a value > 0", self.clip_value)

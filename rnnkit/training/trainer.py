@@ -42,17 +42,22 @@ from rnnkit.training.tbptt import detach_state
 
 logger = logging.getLogger("rnnkit.training")
 
-__all__ = ["Trainer", "FitResult", "TrainingDiverged", "seed_everything", "resolve_device", "evaluate"]
+__all__ = ["Trainer", "FitResult", "StopTraining", "TrainingDiverged", "seed_everything", "resolve_device", "evaluate"]
 
 
 class FitResult(NamedTuple):
     step: int  # optimizer steps done
     epoch: int
-    stopped: str  # "max_steps", "max_epochs" or "early_stopping"
+    stopped: str  # "max_steps", "max_epochs", "max_time", "early_stopping", "interrupted" or a callback's reason
     metrics: dict[str, float]  # the last validation's metrics ({} without validation)
     best_step: int | None  # step of the best `monitor` value, None without validation
     best_value: float | None
     out_dir: Path | None
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training cleanly: the engine saves a checkpoint and returns a FitResult
+    whose ``stopped`` is the exception's message (or "callback")."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -239,13 +244,13 @@ class Trainer:
             self.out_dir, resume_step=step if resumed is not None else None
         )
 
-        def save(is_best_now: bool = False) -> Path | None:
+        def save(is_best_now: bool = False, rng: Any = None) -> Path | None:
             if checkpoints is None:
                 return None
             state = {
                 "optimizer": optimizer.state_dict(),
                 "schedule": plateau.state_dict(),
-                "rng": _rng_state(),
+                "rng": _rng_state() if rng is None else rng,
                 "data": tuple(position),
                 "carried_state": carried,
                 "trainer": {"best_value": best_value, "best_step": best_step, "bad_validations": bad_validations,
@@ -264,7 +269,9 @@ class Trainer:
         stopped = "max_steps"
         model.train()
         step_time = None
-        tic = time.perf_counter()
+        tic = started = time.perf_counter()
+        # where the run stands after its last completed optimizer step: what a checkpoint after Ctrl-C holds
+        boundary = (position, carried, _rng_state())
         try:
             while step < config.max_steps:
                 losses: list[Tensor] = []
@@ -313,6 +320,7 @@ class Trainer:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
+                boundary = (position, carried, _rng_state())
 
                 toc = time.perf_counter()
                 elapsed, tic = toc - tic, toc
@@ -328,7 +336,8 @@ class Trainer:
                 self._call("on_step", info)
 
                 is_best = early_stop = False
-                last = step == config.max_steps
+                out_of_time = config.max_time_s is not None and time.perf_counter() - started >= config.max_time_s
+                last = step == config.max_steps or out_of_time
                 every = config.validation.every
                 if every and (step % every == 0 or last):
                     last_val = evaluate(self.task, model, device, config.precision)
@@ -351,9 +360,27 @@ class Trainer:
                     logger.info("early stopping at step %d: %s did not improve for %d validations",
                                 step, config.validation.monitor, bad_validations)
                     break
+                if out_of_time and step < config.max_steps:
+                    stopped = "max_time"
+                    logger.info("stopping at step %d: max_time_s=%s reached", step, config.max_time_s)
+                    break
                 tic = time.perf_counter()  # validation and checkpoint time is not step time
             if stopped == "max_epochs" and checkpoints is not None:
                 save()
+        except StopTraining as stop:  # raised by a callback after a completed step
+            stopped = str(stop) or "callback"
+            logger.info("stopping at step %d: %s", step, stopped)
+            save()
+        except KeyboardInterrupt:
+            # Ctrl-C can land inside a step: the checkpoint holds the last completed step, with the data
+            # position, carried state and RNG state as they were right after it, so a resumed run continues
+            # exactly.
+            position, carried, rng = boundary
+            optimizer.zero_grad(set_to_none=True)
+            stopped = "interrupted"
+            logger.warning("interrupted at step %d: saving a checkpoint", step)
+            if step > 0:
+                save(rng=rng)
         finally:
             if metrics_log is not None:
                 metrics_log.close()

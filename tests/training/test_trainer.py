@@ -121,13 +121,56 @@ def test_in_process_crash_then_resume_stateful_mode_is_identical(tmp_path):
                 raise KeyboardInterrupt
 
     crashed = tmp_path / "crashed"
-    with pytest.raises(KeyboardInterrupt):
-        _train(crashed, stateful, callbacks=[Crash()])
-    checkpoint = list_checkpoints(crashed / "checkpoints")[-1][1]
+    result = _train(crashed, stateful, callbacks=[Crash()])
+    assert result.stopped == "interrupted" and result.step == 12
+    step, checkpoint = list_checkpoints(crashed / "checkpoints")[-1]
+    assert step == 12  # Ctrl-C writes a checkpoint of the last completed step (the periodic one was at 10)
     state = torch.load(checkpoint / "state.pt", weights_only=True)
     assert isinstance(state["carried_state"], tuple) and state["carried_state"][0].shape[1] == 8
     _train(crashed, stateful, resume=True)
     _assert_bitwise_equal(_final_weights(crashed), _final_weights(reference))
+
+
+def test_interrupt_inside_a_step_checkpoints_the_last_completed_step(tmp_path, reference_run):
+    class InterruptDuringStep14:  # the task's step raises, as Ctrl-C would in the middle of forward/backward
+        def __init__(self, task):
+            self.task, self.calls = task, 0
+
+        def __getattr__(self, name):
+            return getattr(self.task, name)
+
+        def step(self, model, batch, state):
+            self.calls += model.training  # training steps only, not validation batches
+            if self.calls == 14:
+                raise KeyboardInterrupt
+            return self.task.step(model, batch, state)
+
+    run = load_run(TINY, FAST)
+    result = Trainer(InterruptDuringStep14(run.task), run.config, out_dir=tmp_path).fit()
+    assert (result.stopped, result.step) == ("interrupted", 13)
+    assert list_checkpoints(tmp_path / "checkpoints")[-1][0] == 13
+    _train(tmp_path, resume=True)
+    _assert_bitwise_equal(_final_weights(tmp_path), _final_weights(reference_run))
+
+
+def test_max_time_stops_cleanly_with_a_checkpoint(tmp_path):
+    result = _train(tmp_path, ["max_time_s=0.000001"])
+    assert (result.stopped, result.step) == ("max_time", 1)
+    assert list_checkpoints(tmp_path / "checkpoints")[-1][0] == 1
+    assert result.metrics  # validated at the stop, as at the last step
+
+
+def test_a_callback_can_stop_training(tmp_path):
+    from rnnkit.training import StopTraining
+
+    class StopAt7:
+        def on_step(self, info):
+            if info.step == 7:
+                raise StopTraining("enough")
+
+    result = _train(tmp_path, callbacks=[StopAt7()])
+    assert (result.stopped, result.step) == ("enough", 7)
+    assert list_checkpoints(tmp_path / "checkpoints")[-1][0] == 7
 
 
 def test_resume_refuses_a_model_of_another_shape(tmp_path):
