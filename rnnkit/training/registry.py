@@ -40,6 +40,7 @@ _BUILTIN_MODULES: dict[str, str] = {
     "char_lm": "rnnkit.models.char_lm",
     "adding": "rnnkit.experiments.tasks",
     "copy": "rnnkit.experiments.tasks",
+    "tail": "rnnkit.experiments.tasks",
 }
 
 
