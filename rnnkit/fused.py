@@ -65,6 +65,13 @@ def _unmasked_steps(mask: Tensor | None, steps: int) -> int:
     return int(mask.squeeze(-1).all(dim=1).long().cumprod(0).sum())
 
 
+def _split_at_ended_rows(valid: Tensor, *grads: Tensor) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """At a masked step, split each state gradient into the rows still running (they go through the cell) and
+    the rows whose sequence has ended (their state was carried unchanged, so the gradient passes straight to
+    the previous state)."""
+    return tuple(g * valid for g in grads), tuple(g * ~valid for g in grads)
+
+
 def _output(states: Tensor, mask: Tensor | None) -> Tensor:
     """Outputs are the states h_1..h_T, zeroed where a sequence has ended."""
     return states if mask is None else states * mask
@@ -127,10 +134,8 @@ class LSTMRecurrence(torch.autograd.Function):
         grad_h, grad_c = grad_h_n.clone(), grad_c_n.clone()
         for t in reversed(range(steps)):
             masked = t >= ctx.unmasked
-            if masked:  # an ended row's gradient passes straight to the previous state
-                valid = mask[t]
-                keep_h, keep_c = grad_h * ~valid, grad_c * ~valid
-                grad_h, grad_c = grad_h * valid, grad_c * valid
+            if masked:
+                (grad_h, grad_c), (keep_h, keep_c) = _split_at_ended_rows(mask[t], grad_h, grad_c)
             dh = grad_h.add_(grad_output[t])
             if weight_hr is not None:
                 grad_projected_h[t] = dh
@@ -202,9 +207,7 @@ class GRURecurrence(torch.autograd.Function):
         for t in reversed(range(steps)):
             masked = t >= ctx.unmasked
             if masked:
-                valid = mask[t]
-                keep_h = grad_h * ~valid
-                grad_h = grad_h * valid
+                (grad_h,), (keep_h,) = _split_at_ended_rows(mask[t], grad_h)
             dh = grad_h.add_(grad_output[t])
             gx, gh = grad_projected[t], grad_hidden_parts[t]
             dn_pre = torch.mul(dh, one_minus_z[t], out=gx[:, 2 * hidden:]).mul_(dtanh_n[t])
@@ -255,9 +258,7 @@ class ElmanRecurrence(torch.autograd.Function):
         for t in reversed(range(steps)):
             masked = t >= ctx.unmasked
             if masked:
-                valid = mask[t]
-                keep_h = grad_h * ~valid
-                grad_h = grad_h * valid
+                (grad_h,), (keep_h,) = _split_at_ended_rows(mask[t], grad_h)
             torch.mul(grad_h.add_(grad_output[t]), derivative[t], out=grad_pre[t])
             grad_h = grad_pre[t].mm(weight_hh)
             if masked:
