@@ -1,7 +1,4 @@
-import pytest
-
-from rnnkit.demo import Deadline, OutOfTime, loss_curve
-from rnnkit.training.progress import StepInfo
+from rnnkit.demo import loss_curve
 
 
 def test_loss_curve_averages_train_loss_and_keeps_validation(tmp_path):
@@ -15,9 +12,3 @@ def test_loss_curve_averages_train_loss_and_keeps_validation(tmp_path):
     assert curve == [(2, 8.5), (4, 6.5), (6, 4.5), (8, 2.5)]
     assert val == [(8, 1.5)]
 
-
-def test_deadline_stops_the_engine():
-    info = StepInfo(3, 10, 0, 1.0, 0.1, 1.0, 10, 1.0, 1.0, {})
-    Deadline(60).on_step(info)  # within the budget: nothing happens
-    with pytest.raises(OutOfTime, match="step 3"):
-        Deadline(-1).on_step(info)
