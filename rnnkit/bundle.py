@@ -15,7 +15,7 @@ Loading reads JSON and safetensors only, and checks, with a message that says wh
 * every tensor the model needs is in the file with the right shape, and nothing else is;
 * the tokenizer's size equals the model's ``vocab_size``.
 
-Compatibility rule. Bundles written by ``rnnkit.models.bundle.save_bundle`` before this module existed have
+Compatibility rule. Bundles written before checksums existed (by the first LM bundle writer) have
 the same layout and format version 1 but no ``weights_sha256`` or ``rnnkit_version``: they load, with a
 logged warning that the weights could not be verified. The new fields are additions to version 1 (an older
 reader ignores them), so the format version stays 1; a change that an older reader would misread must raise
@@ -216,6 +216,23 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
     _load_weights(model, tensors, folder / WEIGHTS_FILE)
     model.to(device).eval()
     return Bundle(model, tokenizer, info, folder)
+
+
+def find_bundles(root: str | Path = "runs", task: str | None = None) -> list[Path]:
+    """Bundle folders under ``root`` (any depth), newest first; only those of ``task`` if given. Folders whose
+    bundle.json is unreadable or of another format are skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for file in root.rglob(BUNDLE_FILE):
+        try:
+            info = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("format") == FORMAT and (task is None or info.get("task") == task):
+            found.append(file.parent)
+    return sorted(found, key=lambda folder: (folder / BUNDLE_FILE).stat().st_mtime, reverse=True)
 
 
 def _folder(path: str | Path) -> Path:

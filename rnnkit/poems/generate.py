@@ -18,12 +18,11 @@ from typing import Any, NamedTuple
 
 import torch
 
-from rnnkit.bundle import Bundle
+from rnnkit.bundle import Bundle, find_bundles
 from rnnkit.bundle import load as load_bundle
 from rnnkit.decoding import generate
 from rnnkit.decoding import temperature as temperature_processor
 from rnnkit.decoding import top_p as top_p_processor
-from rnnkit.models.bundle import find_bundles
 from rnnkit.poems.constraints import (
     check_known,
     forced_positions,

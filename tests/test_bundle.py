@@ -1,14 +1,14 @@
 import json
 import logging
+import os
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 import rnnkit
-from rnnkit.bundle import BundleError, fingerprint, load, read_info, save, sha256_file
+from rnnkit.bundle import BundleError, find_bundles, fingerprint, load, read_info, save, sha256_file
 from rnnkit.models import LanguageModel, LanguageModelConfig
-from rnnkit.models.bundle import load_bundle, save_bundle
 from rnnkit.text import Tokenizer
 
 
@@ -39,16 +39,31 @@ def test_round_trip_gives_the_same_model(tmp_path, options):
         assert bundle.model.output.weight is bundle.model.embedding.weight
 
 
-def test_reads_bundles_of_models_bundle_and_is_read_by_it(tmp_path, caplog):
+def test_reads_bundles_written_before_checksums_with_a_warning(tmp_path, caplog):
     model, tokenizer = tiny()
-    old = save_bundle(tmp_path / "old", model, tokenizer, task="poems")
+    old = save(tmp_path / "old", model, tokenizer, task="poems")
+    info = json.loads((old / "bundle.json").read_text())
+    for field in ("weights_sha256", "rnnkit_version", "kind", "data_fingerprint"):  # what the first writer lacked
+        del info[field]
+    (old / "bundle.json").write_text(json.dumps(info))
     with caplog.at_level(logging.WARNING, logger="rnnkit.bundle"):
         bundle = load(old)
     assert "no weights_sha256" in caplog.text  # the compatibility rule: loads, says it is unverified
     tokens = torch.randint(0, len(tokenizer), (1, 4))
     torch.testing.assert_close(bundle.model(tokens)[0], model(tokens)[0], rtol=0, atol=0)
-    new = save(tmp_path / "new", model, tokenizer, task="poems")
-    assert load_bundle(new).tokenizer == tokenizer  # same layout and format version: old readers work
+
+
+def test_find_bundles_newest_first_and_by_task(tmp_path):
+    model, tokenizer = tiny()
+    old = save(tmp_path / "runs" / "a" / "bundle", model, tokenizer, task="poems")
+    new = save(tmp_path / "runs" / "b" / "bundle", model, tokenizer, task="poems")
+    other = save(tmp_path / "runs" / "c" / "bundle", model, tokenizer, task="char_lm")
+    (tmp_path / "runs" / "d").mkdir()
+    (tmp_path / "runs" / "d" / "bundle.json").write_text("{not json")  # skipped, not an error
+    os.utime(old / "bundle.json", (1, 1))
+    assert find_bundles(tmp_path / "runs", task="poems") == [new, old]
+    assert set(find_bundles(tmp_path / "runs")) == {new, old, other}
+    assert find_bundles(tmp_path / "missing") == []
 
 
 def test_refuses_a_wrong_checksum(tmp_path):
