@@ -76,14 +76,19 @@ def lstm_variants(repeats: int) -> list[dict]:
         module.fused_loop = fused
         runners[name] = forward_backward(module.train(), x)
     medians = interleaved_medians(runners, repeats)
-    base = medians["torch.nn.LSTM"]
+    return ratio_rows("lstm_variants", f"LSTM B={batch} T={steps}", medians, "torch.nn.LSTM",
+                      batch=batch, steps=steps, input_size=input_size, hidden_size=hidden)
+
+
+def ratio_rows(benchmark: str, label: str, medians: dict, base_name: str, **shape) -> list[dict]:
+    """One JSON row and one printed line per implementation, with its ratio to ``base_name``."""
+    base = medians[base_name]
     rows = []
     for name, median in medians.items():
-        rows.append({"benchmark": "lstm_variants", "impl": name, "batch": batch, "steps": steps,
-                     "input_size": input_size, "hidden_size": hidden, "median_ms": round(median * 1e3, 3),
+        rows.append({"benchmark": benchmark, "impl": name, **shape, "median_ms": round(median * 1e3, 3),
                      "ratio_to_torch": round(median / base, 3)})
-        print(f"LSTM B={batch} T={steps} I={input_size} H={hidden} fwd+bwd  {name:28} {median * 1e3:9.2f} ms  "
-              f"x{median / base:5.2f}", flush=True)
+        print(f"{label} I={shape['input_size']} H={shape['hidden_size']} fwd+bwd  {name:28} "
+              f"{median * 1e3:9.2f} ms  x{median / base:5.2f}", flush=True)
     return rows
 
 
@@ -99,13 +104,8 @@ def min_gru(repeats: int, steps_list) -> list[dict]:
                                        "MinGRU parallel": forward_backward(ours, x, mode="parallel"),
                                        "MinGRU fused (CPU default)": forward_backward(ours, x, mode="fused")},
                                       repeats)
-        base = medians["torch.nn.GRU"]
-        for name, median in medians.items():
-            rows.append({"benchmark": "min_gru", "impl": name, "batch": batch, "steps": steps,
-                         "input_size": input_size, "hidden_size": hidden, "median_ms": round(median * 1e3, 3),
-                         "ratio_to_torch": round(median / base, 3)})
-            print(f"GRU  B={batch} T={steps:<5} I={input_size} H={hidden} fwd+bwd  {name:28} "
-                  f"{median * 1e3:9.2f} ms  x{median / base:5.2f}", flush=True)
+        rows += ratio_rows("min_gru", f"GRU  B={batch} T={steps:<5}", medians, "torch.nn.GRU",
+                           batch=batch, steps=steps, input_size=input_size, hidden_size=hidden)
     return rows
 
 
