@@ -4,8 +4,15 @@
         bundle.json        {"format": "rnnkit.lm_bundle", "version": 1, "task": ..., "model_config": {...},
                             "metrics": {...}, "created": ..., "rnnkit_version": "0.1.0",
                             "weights_sha256": "<hex>", "data_fingerprint": "<str or null>"}
-        tokenizer.json     rnnkit.text.Tokenizer.save
+        tokenizer.json     rnnkit.text.Tokenizer.save (optional for kinds without text input)
+        tokenizer.<name>.json  further tokenizers by name, e.g. a translation model's "target"
         model.safetensors  the weights (safetensors holds raw tensors only: no pickle, so loading runs no code)
+
+A bundle holds one *kind* of model: ``language_model`` (rnnkit.models.lm), and whatever other kinds register
+themselves with :func:`register_kind` (a classifier, a tagger, a translation model, a forecaster). A kind is
+a model class built from one frozen config dataclass, ``model_class(config)``, that keeps it as
+``model.config``; bundle.json stores that config as ``model_config``, so loading rebuilds the model from
+JSON and fills it with the weights. Kinds live in modules imported on first use (``_KIND_MODULES``).
 
 Loading reads JSON and safetensors only, and checks, with a message that says what is wrong:
 
@@ -13,7 +20,7 @@ Loading reads JSON and safetensors only, and checks, with a message that says wh
 * the format is ``rnnkit.lm_bundle`` and its version is one this rnnkit reads (``FORMAT_VERSION`` or older);
 * the SHA-256 of model.safetensors equals ``weights_sha256`` (a corrupted or swapped weights file);
 * every tensor the model needs is in the file with the right shape, and nothing else is;
-* the tokenizer's size equals the model's ``vocab_size``.
+* for a language model, the tokenizer's size equals the model's ``vocab_size``.
 
 Compatibility rule. Bundles written before checksums existed (by the first LM bundle writer) have
 the same layout and format version 1 but no ``weights_sha256`` or ``rnnkit_version``: they load, with a
@@ -37,7 +44,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -48,15 +55,63 @@ from safetensors.torch import load_file, save_model
 from rnnkit.models.lm import LanguageModel, LanguageModelConfig
 from rnnkit.text.tokenizer import Tokenizer
 
-__all__ = ["Bundle", "BundleError", "FORMAT", "FORMAT_VERSION", "fingerprint", "load", "read_info", "save",
-           "sha256_file"]
+__all__ = ["Bundle", "BundleError", "FORMAT", "FORMAT_VERSION", "fingerprint", "load", "read_info",
+           "register_kind", "save", "sha256_file"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "rnnkit.lm_bundle"
 FORMAT_VERSION = 1
 BUNDLE_FILE, TOKENIZER_FILE, WEIGHTS_FILE = "bundle.json", "tokenizer.json", "model.safetensors"
-KINDS = ("language_model",)  # what ``kind`` a bundle may hold; classifiers and regressors will add theirs
+
+
+class _Kind(NamedTuple):
+    model_class: type
+    config_class: type
+
+
+_KINDS: dict[str, _Kind] = {"language_model": _Kind(LanguageModel, LanguageModelConfig)}
+# kind -> module whose import registers it: keeps every model family out of `import rnnkit.bundle`
+_KIND_MODULES: dict[str, str] = {
+    "classifier": "rnnkit.models.classifier",
+    "tagger": "rnnkit.models.tagger",
+    "seq2seq": "rnnkit.models.seq2seq",
+    "forecaster": "rnnkit.timeseries.models",
+    "autoencoder": "rnnkit.timeseries.models",
+}
+
+
+def register_kind(kind: str, model_class: type, config_class: type) -> None:
+    """Let bundles hold ``model_class`` models as ``kind``: ``model_class(config)`` must build one from a
+    ``config_class`` (a dataclass) and keep it as ``model.config``. Registering a kind twice with another
+    class is an error."""
+    if not isinstance(kind, str) or not kind.isidentifier():
+        raise ValueError(f"register_kind: expected kind to be an identifier such as 'classifier', got {kind!r}")
+    if not dataclasses.is_dataclass(config_class):
+        raise TypeError(f"register_kind: expected config_class to be a dataclass, got {config_class!r}")
+    previous = _KINDS.get(kind)
+    if previous is not None and previous != (model_class, config_class):
+        raise ValueError(f"register_kind: kind {kind!r} is already registered for {previous.model_class.__name__}")
+    _KINDS[kind] = _Kind(model_class, config_class)
+
+
+def _kind_of(model: torch.nn.Module) -> str:
+    for kind, entry in _KINDS.items():
+        if type(model) is entry.model_class:
+            return kind
+    raise TypeError(f"save: model must be a model class registered with register_kind "
+                    f"({', '.join(entry.model_class.__name__ for entry in _KINDS.values())}), "
+                    f"got {type(model).__name__}")
+
+
+def _kind_entry(kind: str, source: Path) -> _Kind:
+    if kind not in _KINDS and kind in _KIND_MODULES:
+        import importlib
+
+        importlib.import_module(_KIND_MODULES[kind])
+    if kind not in _KINDS:
+        raise BundleError(f"{source}: expected kind in {sorted(set(_KINDS) | set(_KIND_MODULES))}, got {kind!r}")
+    return _KINDS[kind]
 
 
 class BundleError(ValueError):
@@ -64,10 +119,11 @@ class BundleError(ValueError):
 
 
 class Bundle(NamedTuple):
-    model: LanguageModel  # in eval mode
-    tokenizer: Tokenizer
+    model: torch.nn.Module  # in eval mode; a LanguageModel for kind "language_model"
+    tokenizer: Tokenizer | None  # tokenizer.json; None for a kind saved without one
     info: dict[str, Any]  # bundle.json
     path: Path  # the bundle folder
+    tokenizers: dict[str, Tokenizer] = {}  # the further named tokenizers (tokenizer.<name>.json)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -97,26 +153,39 @@ def fingerprint(items: Iterable[str | Path | bytes]) -> str:
 
 
 def save(
-    path: str | Path, model: LanguageModel, tokenizer: Tokenizer, *, task: str, metrics: dict[str, float] | None = None,
-    data_fingerprint: str | None = None, extra: dict[str, Any] | None = None,
+    path: str | Path, model: torch.nn.Module, tokenizer: Tokenizer | None = None, *, task: str,
+    metrics: dict[str, float] | None = None, data_fingerprint: str | None = None, extra: dict[str, Any] | None = None,
+    tokenizers: Mapping[str, Tokenizer] | None = None,
 ) -> Path:
-    """Write ``model``, ``tokenizer`` and metadata into the folder ``path`` (created; its files are replaced).
+    """Write ``model``, its tokenizer(s) and metadata into the folder ``path`` (created; its files are replaced).
 
     Args:
+        model: a :class:`LanguageModel` or a model of a kind registered with :func:`register_kind`.
+        tokenizer: the input tokenizer (required for a language model; None for a model that reads numbers).
         task: what the model was trained for, e.g. ``"poems"`` or ``"char_lm"``.
         metrics: final training/validation figures, e.g. ``{"val_loss": 1.42}``.
         data_fingerprint: identity of the training data (see :func:`fingerprint`); None: unknown.
-        extra: further JSON-serialisable fields for bundle.json (they may not replace the standard ones).
+        extra: further JSON-serialisable fields for bundle.json (they may not replace the standard ones),
+            e.g. label names or scaling statistics.
+        tokenizers: further tokenizers by name (identifiers), e.g. ``{"target": target_tokenizer}``.
 
     Returns the folder. bundle.json is written last, so a folder with bundle.json is complete.
     """
-    if not isinstance(model, LanguageModel):
-        raise TypeError(f"save: model must be an rnnkit LanguageModel, got {type(model).__name__}")
-    if not isinstance(tokenizer, Tokenizer):
-        raise TypeError(f"save: tokenizer must be an rnnkit Tokenizer, got {type(tokenizer).__name__}")
-    if model.config.vocab_size != len(tokenizer):
-        raise ValueError(f"save: the model's vocab_size {model.config.vocab_size} differs from the tokenizer's "
-                         f"size {len(tokenizer)}")
+    kind = _kind_of(model)
+    if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"save: tokenizer must be an rnnkit Tokenizer or None, got {type(tokenizer).__name__}")
+    if kind == "language_model":
+        if tokenizer is None:
+            raise TypeError("save: a language model needs its tokenizer, got None")
+        if model.config.vocab_size != len(tokenizer):
+            raise ValueError(f"save: the model's vocab_size {model.config.vocab_size} differs from the tokenizer's "
+                             f"size {len(tokenizer)}")
+    tokenizers = dict(tokenizers or {})
+    for name, value in tokenizers.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"tokenizers: expected identifier names such as 'target', got {name!r}")
+        if not isinstance(value, Tokenizer):
+            raise TypeError(f"tokenizers[{name!r}]: expected an rnnkit Tokenizer, got {type(value).__name__}")
     if not isinstance(task, str) or not task:
         raise ValueError(f"task: expected a non-empty str, got {task!r}")
     from rnnkit import __version__
@@ -127,11 +196,14 @@ def save(
     partial = path / (WEIGHTS_FILE + ".partial")
     save_model(model, str(partial))  # handles the tied (shared) weight: stored once
     os.replace(partial, weights)
-    tokenizer.save(path / TOKENIZER_FILE)
+    if tokenizer is not None:
+        tokenizer.save(path / TOKENIZER_FILE)
+    for name, value in tokenizers.items():
+        value.save(path / f"tokenizer.{name}.json")
     info = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "kind": "language_model",
+        "kind": kind,
         "task": task,
         "model_config": dataclasses.asdict(model.config),
         "metrics": {k: float(v) for k, v in (metrics or {}).items()},
@@ -139,6 +211,8 @@ def save(
         "rnnkit_version": __version__,
         "weights_sha256": sha256_file(weights),
         "data_fingerprint": data_fingerprint,
+        "has_tokenizer": tokenizer is not None,
+        "tokenizers": sorted(tokenizers),
     }
     clash = sorted(set(extra or {}) & set(info))
     if clash:
@@ -172,8 +246,7 @@ def read_info(path: str | Path) -> dict[str, Any]:
             f"newer than this rnnkit {__version__} reads (up to {FORMAT_VERSION}); upgrade rnnkit to load it"
         )
     kind = info.get("kind", "language_model")  # bundles from before "kind" were all language models
-    if kind not in KINDS:
-        raise BundleError(f"{folder / BUNDLE_FILE}: expected kind in {KINDS}, got {kind!r}")
+    _kind_entry(kind, folder / BUNDLE_FILE)
     if not isinstance(info.get("model_config"), dict):
         raise BundleError(f"{folder / BUNDLE_FILE}: expected a 'model_config' object, got "
                           f"{type(info.get('model_config')).__name__}")
@@ -188,7 +261,11 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
     """
     folder = _folder(path)
     info = read_info(folder)
-    for name in (TOKENIZER_FILE, WEIGHTS_FILE):
+    kind = info.get("kind", "language_model")
+    names = [f"tokenizer.{name}.json" for name in info.get("tokenizers", [])] + [WEIGHTS_FILE]
+    if info.get("has_tokenizer", True):  # bundles from before "has_tokenizer" always had one
+        names.append(TOKENIZER_FILE)
+    for name in names:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder}: the bundle is incomplete, {name} is missing")
     expected = info.get("weights_sha256")
@@ -200,22 +277,28 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
         if actual != expected:
             raise BundleError(f"{folder / WEIGHTS_FILE}: SHA-256 {actual} differs from weights_sha256 {expected} "
                               "in bundle.json: the file is corrupted or was replaced")
-    try:
-        tokenizer = Tokenizer.load(folder / TOKENIZER_FILE)
-    except (ValueError, KeyError, TypeError) as error:
-        raise BundleError(f"{folder / TOKENIZER_FILE}: not a valid rnnkit tokenizer ({error})") from None
-    config = _model_config(folder, info["model_config"])
-    if config.vocab_size != len(tokenizer):
+    tokenizer = _tokenizer(folder / TOKENIZER_FILE) if info.get("has_tokenizer", True) else None
+    tokenizers = {name: _tokenizer(folder / f"tokenizer.{name}.json") for name in info.get("tokenizers", [])}
+    entry = _kind_entry(kind, folder / BUNDLE_FILE)
+    config = _model_config(folder, info["model_config"], entry.config_class)
+    if kind == "language_model" and config.vocab_size != len(tokenizer):
         raise BundleError(f"{folder}: model_config.vocab_size {config.vocab_size} differs from the tokenizer's "
                           f"size {len(tokenizer)}")
-    model = LanguageModel(config)
+    model = entry.model_class(config)
     try:
         tensors = load_file(str(folder / WEIGHTS_FILE))  # raw tensors: no code runs
     except (SafetensorError, OSError) as error:
         raise BundleError(f"{folder / WEIGHTS_FILE}: not a readable safetensors file ({error})") from None
     _load_weights(model, tensors, folder / WEIGHTS_FILE)
     model.to(device).eval()
-    return Bundle(model, tokenizer, info, folder)
+    return Bundle(model, tokenizer, info, folder, tokenizers)
+
+
+def _tokenizer(file: Path) -> Tokenizer:
+    try:
+        return Tokenizer.load(file)
+    except (ValueError, KeyError, TypeError) as error:
+        raise BundleError(f"{file}: not a valid rnnkit tokenizer ({error})") from None
 
 
 def find_bundles(root: str | Path = "runs", task: str | None = None) -> list[Path]:
@@ -248,14 +331,16 @@ def _folder(path: str | Path) -> Path:
     return folder
 
 
-def _model_config(folder: Path, fields: dict[str, Any]) -> LanguageModelConfig:
-    known = {field.name for field in dataclasses.fields(LanguageModelConfig)}
+def _model_config(folder: Path, fields: dict[str, Any], config_class: type) -> Any:
+    known = {field.name for field in dataclasses.fields(config_class)}
     unknown = sorted(set(fields) - known)
     if unknown:
         raise BundleError(f"{folder / BUNDLE_FILE}: model_config has fields this rnnkit does not know: {unknown} "
                           "(written by a newer rnnkit?)")
     try:
-        return LanguageModelConfig(**fields)
+        from rnnkit.config import from_dict  # nested dataclasses and tuples come back as JSON lists and dicts
+
+        return from_dict(config_class, fields, source=str(folder / BUNDLE_FILE))
     except (ValueError, TypeError) as error:
         raise BundleError(f"{folder / BUNDLE_FILE}: invalid model_config: {error}") from None
 

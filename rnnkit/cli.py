@@ -68,6 +68,8 @@ def train(
         _fail(error)
     metrics = " ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
     typer.echo(f"done: step {result.step} ({result.stopped}) {metrics} -> {result.out_dir}")
+    if result.out_dir is not None and (Path(result.out_dir) / "bundle" / "bundle.json").is_file():
+        typer.echo(f"bundle: {Path(result.out_dir) / 'bundle'}")
 
 
 @app.command()

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import logging
 import os
@@ -7,7 +8,16 @@ import torch
 from safetensors.torch import save_file
 
 import rnnkit
-from rnnkit.bundle import BundleError, find_bundles, fingerprint, load, read_info, save, sha256_file
+from rnnkit.bundle import (
+    BundleError,
+    find_bundles,
+    fingerprint,
+    load,
+    read_info,
+    register_kind,
+    save,
+    sha256_file,
+)
 from rnnkit.models import LanguageModel, LanguageModelConfig
 from rnnkit.text import Tokenizer
 
@@ -150,3 +160,54 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
     monkeypatch.setattr("pickle.loads", refuse)
     monkeypatch.setattr(torch, "load", refuse)
     load(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ScorerConfig:
+    input_size: int = 3
+    sizes: tuple[int, ...] = (4, 2)
+
+
+class _Scorer(torch.nn.Module):
+    """A model of another kind: numbers in, numbers out, no tokenizer."""
+
+    def __init__(self, config: _ScorerConfig):
+        super().__init__()
+        self.config = config
+        self.first = torch.nn.Linear(config.input_size, config.sizes[0])
+        self.second = torch.nn.Linear(*config.sizes)
+
+
+def test_other_kinds_round_trip_with_named_tokenizers_or_none(tmp_path):
+    register_kind("test_scorer", _Scorer, _ScorerConfig)
+    torch.manual_seed(0)
+    model = _Scorer(_ScorerConfig(sizes=(5, 2))).eval()
+    target = Tokenizer.build(["xyz"])
+    path = save(tmp_path / "s", model, task="scoring", tokenizers={"target": target}, extra={"labels": ["a", "b"]})
+    bundle = load(path)
+    assert isinstance(bundle.model, _Scorer) and bundle.model.config == model.config  # the tuple survives JSON
+    assert bundle.tokenizer is None and bundle.tokenizers == {"target": target}
+    assert bundle.info["kind"] == "test_scorer" and bundle.info["labels"] == ["a", "b"]
+    inputs = torch.randn(2, 3)
+    torch.testing.assert_close(bundle.model.second(bundle.model.first(inputs)), model.second(model.first(inputs)))
+    (path / "tokenizer.target.json").unlink()
+    with pytest.raises(FileNotFoundError, match="tokenizer.target.json is missing"):
+        load(path)
+
+
+def test_kind_errors_name_the_problem(tmp_path):
+    with pytest.raises(TypeError, match="register_kind"):
+        save(tmp_path / "x", torch.nn.Linear(2, 2), task="t")
+    with pytest.raises(ValueError, match="already registered"):
+        register_kind("language_model", _Scorer, _ScorerConfig)
+    model, tokenizer = tiny()
+    with pytest.raises(TypeError, match="needs its tokenizer"):
+        save(tmp_path / "y", model, task="t")
+    with pytest.raises(ValueError, match="tokenizers: expected identifier"):
+        save(tmp_path / "z", model, tokenizer, task="t", tokenizers={"not a name": tokenizer})
+    path = save(tmp_path / "w", model, tokenizer, task="t")
+    info = json.loads((path / "bundle.json").read_text())
+    info["kind"] = "spaceship"
+    (path / "bundle.json").write_text(json.dumps(info))
+    with pytest.raises(BundleError, match="expected kind in .* got 'spaceship'"):
+        load(path)

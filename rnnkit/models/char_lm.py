@@ -80,8 +80,9 @@ class CharLMTask:
         nll = model.nll(features, batch.targets)  # (B, k)
         return StepOutput(loss=nll.mean(), count=nll.numel(), state=state)
 
-    def artifacts(self) -> dict[str, Any]:
-        return {"tokenizer": self.tokenizer.to_dict(), "model_config": dataclasses.asdict(self.model_config)}
+    def bundle_parts(self) -> dict[str, Any]:
+        """What `rnnkit train` stores in the run's bundle besides the weights (see rnnkit.training.run)."""
+        return {"tokenizer": self.tokenizer}
 
 
 def _batch_size(state: Any) -> int:

@@ -132,9 +132,9 @@ class PoemTask:
         nll = model.nll(features, targets)  # (B, T) nats
         return StepOutput(loss=nll.mean(), count=nll.numel())
 
-    def artifacts(self) -> dict[str, Any]:
-        """What a bundle needs besides the weights: the tokenizer and the model config."""
-        return {"tokenizer": self.tokenizer.to_dict(), "model_config": dataclasses.asdict(self.model_config)}
+    def bundle_parts(self) -> dict[str, Any]:
+        """What `rnnkit train` stores in the run's bundle besides the weights (see rnnkit.training.run)."""
+        return {"tokenizer": self.tokenizer}
 
 
 def make_poem_task(options: PoemTaskConfig, seed: int) -> PoemTask:
