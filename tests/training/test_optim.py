@@ -88,3 +88,21 @@ def test_optimizers_by_name(name, cls):
     assert type(optimizer) is cls and optimizer.param_groups[0]["lr"] == 0.1
     if name in ("sgd", "rmsprop"):
         assert optimizer.param_groups[0]["momentum"] == 0.5
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_uses_the_fused_update_and_matches_the_reference_one(name):
+    torch.manual_seed(0)
+    start, grads = torch.randn(5, 3), [torch.randn(5, 3) for _ in range(4)]
+    config = OptimizerConfig(name=name, lr=0.01, weight_decay=0.1)
+    ours = torch.nn.Parameter(start.clone())
+    optimizer = build_optimizer([ours], config)
+    assert optimizer.defaults["fused"]
+    reference = torch.nn.Parameter(start.clone())
+    cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    plain = cls([reference], lr=0.01, weight_decay=0.1, foreach=False)
+    for grad in grads:
+        for parameter, opt in ((ours, optimizer), (reference, plain)):
+            parameter.grad = grad.clone()
+            opt.step()
+    torch.testing.assert_close(ours, reference)
