@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..fused import _output, _unmasked_steps
+from ..fused import _output, _Tanh, _unmasked_steps
 from .steps import LAYER_NORM_EPS
 
 __all__ = ["LSTMVariantRecurrence"]
@@ -55,13 +55,17 @@ class LSTMVariantRecurrence(torch.autograd.Function):
         new = projected.new_empty
         gates = new(steps, batch, gate_width)  # activated i, f, g, o (i, g, o when coupled)
         cells = new(steps + 1, batch, hidden)  # c_0 .. c_T, the carried state
-        fresh = new(steps, batch, hidden)  # c̃_t before zoneout
+        # c̃_t before zoneout and masking; without them it is the carried state itself (no copy per step)
+        separate = keep_c is not None or unmasked < steps
+        fresh = new(steps, batch, hidden) if separate else cells[1:]
         tanh_cells = new(steps, batch, hidden)  # s_t
         states = new(steps + 1, batch, h0.size(-1))  # h_0 .. h_T
         unprojected = new(steps, batch, hidden) if weight_hr is not None else None
-        # With layer norm: W_hh (m_h ⊙ h) of every step, and the mean and 1/std of it and of c̃ (T, B, 1).
+        # With layer norm: W_hh (m_h ⊙ h) of every step, and the mean and 1/std of it and of c̃, (B, 1) per step,
+        # kept in lists and stacked once after the loop (a copy per step into a buffer costs more).
         recurrent = new(steps, batch, gate_width) if layer_norm else None
-        hh_mean, hh_rstd, cell_mean, cell_rstd = (new(steps, batch, 1) if layer_norm else None for _ in range(4))
+        statistics: list[list[Tensor]] = [[], [], [], []]  # hh mean, hh 1/std, cell mean, cell 1/std
+        tanh = _Tanh(projected)
         cells[0], states[0] = c0, h0
         weight_hh_t = weight_hh.t()
         if peephole is not None:
@@ -73,33 +77,40 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             a = gates[t]
             if layer_norm:  # one kernel for LN: normalised values, mean and 1/std
                 u = torch.mm(h_in, weight_hh_t, out=recurrent[t])
-                normalized, hh_mean[t], hh_rstd[t] = torch.native_layer_norm(u, u.shape[-1:], None, None,
-                                                                             LAYER_NORM_EPS)
-                torch.addcmul(projected[t], normalized, ln_hh_weight, out=a)
+                normalized, mean, rstd = torch.native_layer_norm(u, u.shape[-1:], ln_hh_weight, None, LAYER_NORM_EPS)
+                statistics[0].append(mean)
+                statistics[1].append(rstd)
+                torch.add(projected[t], normalized, out=a)  # normalized carries the gain γ_hh already
             else:
                 torch.addmm(projected[t], h_in, weight_hh_t, out=a)
             if peephole is not None:
                 a[:, :hidden].addcmul_(c, p_i)
                 if not coupled:
                     a[:, hidden: 2 * hidden].addcmul_(c, p_f)
+            g_block = slice(hidden, 2 * hidden) if coupled else slice(2 * hidden, 3 * hidden)
+            if peephole is None:  # one sigmoid over every gate, g doubled first: tanh(x) = 2σ(2x) − 1
+                a[:, g_block].mul_(tanh.two)
+                a.sigmoid_()
+            else:  # o needs c̃ first
+                a[:, g_block].mul_(tanh.two)
+                a[:, : g_block.stop].sigmoid_()
+            g = tanh.from_sigmoid_of_double(a[:, g_block])
+            i = a[:, :hidden]
             if coupled:
-                i, g = a[:, :hidden].sigmoid_(), a[:, hidden: 2 * hidden].tanh_()
                 c_new = torch.sub(g, c, out=fresh[t]).mul_(i).add_(c)  # c + i ⊙ (g − c) = (1 − i) ⊙ c + i ⊙ g
             else:
-                a[:, : 2 * hidden].sigmoid_()
-                i, f, g = a[:, :hidden], a[:, hidden: 2 * hidden], a[:, 2 * hidden: 3 * hidden].tanh_()
-                c_new = torch.mul(f, c, out=fresh[t]).addcmul_(i, g)
+                c_new = torch.mul(a[:, hidden: 2 * hidden], c, out=fresh[t]).addcmul_(i, g)
             o = a[:, -hidden:]
             if peephole is not None:
-                o.addcmul_(c_new, p_o)
-            o.sigmoid_()
+                o.addcmul_(c_new, p_o).sigmoid_()
             if layer_norm:
-                y, cell_mean[t], cell_rstd[t] = torch.native_layer_norm(c_new, (hidden,), ln_cell_weight,
-                                                                        ln_cell_bias, LAYER_NORM_EPS)
-                s = torch.tanh_(y)
-                tanh_cells[t] = s
+                y, mean, rstd = torch.native_layer_norm(c_new, (hidden,), ln_cell_weight, ln_cell_bias,
+                                                        LAYER_NORM_EPS)
+                statistics[2].append(mean)
+                statistics[3].append(rstd)
+                s = tanh(y, out=tanh_cells[t])
             else:
-                s = torch.tanh(c_new, out=tanh_cells[t])
+                s = tanh(c_new, out=tanh_cells[t])
             if weight_hr is None:
                 h_new = torch.mul(o, s, out=states[t + 1])
             else:
@@ -107,12 +118,13 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             if keep_h is not None:  # zoneout; lerp is exact at d = 0 and 1
                 h_new.lerp_(h, keep_h[t])
                 torch.lerp(c_new, c, keep_c[t], out=cells[t + 1])
-            else:
+            elif separate:
                 cells[t + 1] = c_new
             if t >= unmasked:  # ended rows keep their state
                 valid = mask[t]
                 cells[t + 1] = torch.where(valid, cells[t + 1], c)
                 states[t + 1] = torch.where(valid, states[t + 1], h)
+        hh_mean, hh_rstd, cell_mean, cell_rstd = (torch.stack(parts) if parts else None for parts in statistics)
         ctx.save_for_backward(gates, cells, fresh, tanh_cells, states, unprojected, recurrent, hh_mean, hh_rstd,
                               cell_mean, cell_rstd, weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, peephole, hidden_mask,
                               keep_h, keep_c, mask)
@@ -145,7 +157,7 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             peep = peephole.view(-1, hidden)
             p_i, p_f, p_o = peep[0], (None if coupled else peep[1]), peep[-1]
         grad_gates = torch.empty_like(gates)  # d(pre-activations) = d(projected)
-        grad_recurrent = torch.empty_like(gates) if layer_norm else grad_gates  # d(W_hh (m_h ⊙ h))
+        grad_recurrent: list[Tensor] = []  # d(W_hh (m_h ⊙ h)) per step with layer norm, last step first
         grad_cell_out = torch.empty_like(tanh_cells) if layer_norm else None  # dy
         grad_unprojected = torch.empty_like(states[1:]) if weight_hr is not None else None
         grad_h, grad_c = grad_h_n.clone(), grad_c_n.clone()
@@ -165,12 +177,11 @@ class LSTMVariantRecurrence(torch.autograd.Function):
                 grad_unprojected[t] = dh
                 dh = dh.mm(weight_hr)  # (B, P) -> (B, H)
             row = grad_gates[t]
-            dy = dh * o_dtanh[t]
             if layer_norm:
-                grad_cell_out[t] = dy
+                dy = torch.mul(dh, o_dtanh[t], out=grad_cell_out[t])
                 dc = dc + _layer_norm_backward(dy, fresh[t], cell_mean[t], cell_rstd[t], ln_cell_weight)
             else:
-                dc = dc + dy
+                dc = dc + dh * o_dtanh[t]
             da_o = torch.mul(dh, tanh_cells[t], out=row[:, -hidden:]).mul_(derivative[t, :, -hidden:])
             if peephole is not None:
                 dc.addcmul_(da_o, p_o)
@@ -190,8 +201,8 @@ class LSTMVariantRecurrence(torch.autograd.Function):
                 if not coupled:
                     dc_previous.addcmul_(row[:, hidden: 2 * hidden], p_f)
             if layer_norm:
-                grad_recurrent[t] = _layer_norm_backward(row, recurrent[t], hh_mean[t], hh_rstd[t], ln_hh_weight)
-            dh_previous = grad_recurrent[t].mm(weight_hh)
+                grad_recurrent.append(_layer_norm_backward(row, recurrent[t], hh_mean[t], hh_rstd[t], ln_hh_weight))
+            dh_previous = (grad_recurrent[-1] if layer_norm else row).mm(weight_hh)
             if hidden_mask is not None:
                 dh_previous.mul_(hidden_mask)
             if keep_h is not None:
@@ -203,6 +214,7 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             grad_h, grad_c = dh_previous, dc_previous
         # Parameter gradients: one multiply or reduction over all steps.
         inputs = states[:-1] if hidden_mask is None else states[:-1] * hidden_mask
+        grad_recurrent = torch.stack(grad_recurrent[::-1]) if layer_norm else grad_gates
         grad_weight_hh = grad_recurrent.flatten(0, 1).t().mm(inputs.flatten(0, 1))
         grad_weight_hr = grad_ln_hh = grad_ln_cell = grad_ln_cell_bias = grad_peephole = None
         if weight_hr is not None:
