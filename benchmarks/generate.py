@@ -5,12 +5,16 @@ Model: rnnkit.models.lm.LanguageModel, LSTM, vocabulary 6000, embedding 256, 2 x
 * throughput: generated tokens per second (rows x new tokens / wall time, prompt included in the time) for
   greedy and beam search (width 5), batch 1 and 32. Beam search runs 5 model rows per prompt.
 * time to first token: from calling ``stream`` to its first Step (prompt pass + one choice).
-* incremental vs rerun: greedy decoding of 100 tokens from one prompt, carrying the state
+* incremental vs rerun: greedy decoding of 100 tokens from a batch of 1 and of 32 prompts, carrying the state
   (rnnkit.decoding), against two loops that carry no state and rerun the whole prefix at every step:
   "rerun, full call" calls ``model(tokens)`` as a stateless decoder using the model protocol must (logits
   at every position), "rerun, stack only" reruns the embedding and recurrent stack and sends only the
   last position through the output layer (the cheapest possible rerun). All three must give the same
-  tokens; the issue's target is a ratio >= 10.
+  tokens; the issue's target is a ratio >= 10. At batch 1 one incremental step reads every weight from
+  memory for one token (the 27 MB of this model do not stay in cache between steps), while a rerun's time
+  loop reuses the recurrent weights from cache for every position, so the ratio stays well below the
+  ~66 positions a rerun processes per step on average (prompt 16 + 49.5); at batch 32 the step is compute-bound and the ratio
+  approaches that count.
 
 Every figure is the median of ``--repeats`` runs, the configurations interleaved. Writes
 benchmarks/results/generate[-BACKEND-onednn-off].json and prints a table.
@@ -106,7 +110,8 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in cases}
     first_token: dict[int, list[float]] = {1: [], 32: []}
     decoders = {"incremental": None, "rerun, stack only": rerun_stack_only, "rerun, full call": rerun_full_call}
-    decode_times: dict[str, list[float]] = {name: [] for name in decoders}
+    decode_batches = (1, 32)
+    decode_times: dict[tuple[str, int], list[float]] = {(name, b): [] for b in decode_batches for name in decoders}
     incremental_tokens = 100
 
     def run_case(method: str, batch: int) -> None:
@@ -122,17 +127,18 @@ def main() -> None:
             times[name].append(seconds(lambda method=method, batch=batch: run_case(method, batch)))
         for batch in first_token:
             first_token[batch].append(seconds(lambda batch=batch: time_to_first_token(batch)))
-        prompt = prompts(1, P, V)
-        outputs: dict[str, torch.Tensor] = {}
-        for name, decoder in decoders.items():
-            start = time.perf_counter()
-            if decoder is None:
-                outputs[name] = generate(model, prompt, max_new_tokens=incremental_tokens).tokens
-            else:
-                outputs[name] = decoder(model, prompt, incremental_tokens)
-            decode_times[name].append(time.perf_counter() - start)
-        if not all(torch.equal(outputs["incremental"], tokens) for tokens in outputs.values()):
-            raise RuntimeError("incremental and rerun decoding disagree: the state is not carried correctly")
+        for batch in decode_batches:
+            prompt = prompts(batch, P, V)
+            outputs: dict[str, torch.Tensor] = {}
+            for name, decoder in decoders.items():
+                start = time.perf_counter()
+                if decoder is None:
+                    outputs[name] = generate(model, prompt, max_new_tokens=incremental_tokens).tokens
+                else:
+                    outputs[name] = decoder(model, prompt, incremental_tokens)
+                decode_times[name, batch].append(time.perf_counter() - start)
+            if not all(torch.equal(outputs["incremental"], tokens) for tokens in outputs.values()):
+                raise RuntimeError("incremental and rerun decoding disagree: the state is not carried correctly")
 
     rows = []
     for name, (method, batch) in cases.items():
@@ -153,14 +159,18 @@ def main() -> None:
         repeats=args.repeats,
         throughput=rows,
         time_to_first_token_seconds={f"batch {b}": statistics.median(v) for b, v in first_token.items()},
-        incremental_vs_rerun=dict(
-            new_tokens=incremental_tokens,
-            batch=1,
-            seconds={name: statistics.median(values) for name, values in decode_times.items()},
-            speedup={name: statistics.median(values) / statistics.median(decode_times["incremental"])
-                     for name, values in decode_times.items() if name != "incremental"},
-            target_speedup=10.0,
-        ),
+        incremental_vs_rerun=[
+            dict(
+                new_tokens=incremental_tokens,
+                batch=batch,
+                seconds={name: statistics.median(decode_times[name, batch]) for name in decoders},
+                speedup={name: statistics.median(decode_times[name, batch])
+                         / statistics.median(decode_times["incremental", batch])
+                         for name in decoders if name != "incremental"},
+                target_speedup=10.0,
+            )
+            for batch in decode_batches
+        ],
     )
     settings = "" if (args.backend, args.onednn) == ("auto", "on") else f"-{args.backend}-onednn-{args.onednn}"
     path = RESULTS / f"generate{settings}.json"
@@ -175,12 +185,12 @@ def main() -> None:
         print(f"{row['case']:<18}{row['new_tokens']:>11}{row['seconds']:>10.3f}{row['tokens_per_second']:>11.1f}")
     for batch, values in first_token.items():
         print(f"time to first token, batch {batch}: {statistics.median(values) * 1000:.1f} ms")
-    ratio = result["incremental_vs_rerun"]
-    print(f"{incremental_tokens} new tokens, batch 1, prompt {P}:")
-    for name, value in ratio["seconds"].items():
-        speedup = ratio["speedup"].get(name)
-        versus = f"   incremental is {speedup:.1f}x faster (target >= 10x)" if speedup else ""
-        print(f"  {name:<19}{value:>8.3f} s{versus}")
+    for ratio in result["incremental_vs_rerun"]:
+        print(f"{incremental_tokens} new tokens, batch {ratio['batch']}, prompt {P}:")
+        for name, value in ratio["seconds"].items():
+            speedup = ratio["speedup"].get(name)
+            versus = f"   incremental is {speedup:.1f}x faster (target >= 10x)" if speedup else ""
+            print(f"  {name:<19}{value:>8.3f} s{versus}")
     print(f"wrote {path}")
 
 
