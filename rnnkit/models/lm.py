@@ -45,6 +45,7 @@ class LanguageModelConfig:
     tie_weights: bool = False  # output weight = embedding weight (needs a full softmax)
     adaptive_cutoffs: tuple[int, ...] | None = None  # e.g. (500, 2000): adaptive softmax; None: full softmax
     adaptive_div_value: float = 4.0  # each tail cluster's projection is this many times narrower
+    init: str = "default"  # recurrent weights: a scheme of rnnkit.init, e.g. "default+forget_bias", "orthogonal"
 
     def __post_init__(self):
         # Messages start with the field name, as rnnkit.config.load_config expects.
@@ -56,6 +57,7 @@ class LanguageModelConfig:
                 raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
         if self.cell not in CELLS:
             raise ValueError(f"cell: expected one of {CELLS}, got {self.cell!r}")
+        rnnkit.init.check_scheme(self.init, {"lstm": 4, "gru": 3}.get(self.cell, 1))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a value in [0, 1), got {self.dropout!r}")
         if self.adaptive_cutoffs is not None:
@@ -86,10 +88,12 @@ class LanguageModelConfig:
 
 
 def recurrent_layer(
-    cell: str, input_size: int, hidden_size: int, num_layers: int, *, dropout: float, backend: str
+    cell: str, input_size: int, hidden_size: int, num_layers: int, *, dropout: float, backend: str,
+    init: str = "default",
 ) -> nn.Module:
     """A batch-first rnnkit RNN/LSTM/GRU chosen by name."""
-    kwargs: dict[str, Any] = dict(num_layers=num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+    kwargs: dict[str, Any] = dict(num_layers=num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0,
+                                  init=init)
     if cell == "lstm":
         return rnnkit.LSTM(input_size, hidden_size, backend=backend, **kwargs)
     if cell == "gru":
@@ -120,7 +124,7 @@ class LanguageModel(nn.Module):
         V, E, H = config.vocab_size, config.embedding_size, config.hidden_size
         self.embedding = nn.Embedding(V, E)
         self.rnn = recurrent_layer(
-            config.cell, E, H, config.num_layers, dropout=config.dropout, backend=config.backend
+            config.cell, E, H, config.num_layers, dropout=config.dropout, backend=config.backend, init=config.init
         )
         self.dropout = nn.Dropout(config.dropout)
         self.projection = nn.Linear(H, E) if config.tie_weights and H != E else None

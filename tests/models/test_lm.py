@@ -114,3 +114,14 @@ def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="tokens"):
         make()(torch.zeros(3, dtype=torch.long))
     assert LanguageModelConfig(adaptive_cutoffs=[3, 9]).adaptive_cutoffs == (3, 9)  # YAML lists become tuples
+
+
+def test_init_scheme_reaches_the_recurrent_layer_and_bad_names_are_refused():
+    config = LanguageModelConfig(vocab_size=7, embedding_size=4, hidden_size=5, init="default+forget_bias")
+    model = LanguageModel(config)
+    bias_ih, bias_hh = model.rnn.bias_ih_l0.detach(), model.rnn.bias_hh_l0.detach()
+    torch.testing.assert_close(bias_ih[5:10] + bias_hh[5:10], torch.ones(5))  # gate order i, f, g, o
+    with pytest.raises(ValueError, match="init: expected one of"):
+        LanguageModelConfig(vocab_size=7, init="glorious")
+    with pytest.raises(ValueError, match="init: 'forget_bias' applies to LSTMs only"):
+        LanguageModelConfig(vocab_size=7, cell="gru", init="default+forget_bias")
