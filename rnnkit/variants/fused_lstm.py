@@ -148,11 +148,16 @@ class LSTMVariantRecurrence(torch.autograd.Function):
         derivative[..., g_block] = 1 - gates[..., g_block].square()  # tanh' for g
         i, g, o = gates[..., :hidden], gates[..., g_block], gates[..., -hidden:]
         o_dtanh = o * (1 - tanh_cells.square())
+        o_factor = derivative[..., -hidden:] * tanh_cells  # d(pre-activation of o) = dh ⊙ s ⊙ σ'(o)
         if coupled:
             g_minus_c = g - cells[:-1]
             one_minus_i = 1 - i
         else:
             f = gates[..., hidden: 2 * hidden]
+            # d(pre-activations) of i, f, g = dc ⊙ (g, c, i) ⊙ (σ', σ', tanh'): one (T, B, 3, H) factor, so each
+            # step multiplies dc once for the three blocks (as rnnkit.fused does for the plain LSTM)
+            partners = torch.cat([g, cells[:-1], i], dim=2).mul_(derivative[..., : 3 * hidden])
+            partners = partners.view(steps, -1, 3, hidden)
         if peephole is not None:
             peep = peephole.view(-1, hidden)
             p_i, p_f, p_o = peep[0], (None if coupled else peep[1]), peep[-1]
@@ -179,10 +184,10 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             row = grad_gates[t]
             if layer_norm:
                 dy = torch.mul(dh, o_dtanh[t], out=grad_cell_out[t])
-                dc = dc + _layer_norm_backward(dy, fresh[t], cell_mean[t], cell_rstd[t], ln_cell_weight)
+                dc = dc.add_(_layer_norm_backward(dy, fresh[t], cell_mean[t], cell_rstd[t], ln_cell_weight))
             else:
-                dc = dc + dh * o_dtanh[t]
-            da_o = torch.mul(dh, tanh_cells[t], out=row[:, -hidden:]).mul_(derivative[t, :, -hidden:])
+                dc = dc.addcmul_(dh, o_dtanh[t])  # dc is this step's own tensor: updated in place
+            da_o = torch.mul(dh, o_factor[t], out=row[:, -hidden:])
             if peephole is not None:
                 dc.addcmul_(da_o, p_o)
             if coupled:
@@ -191,10 +196,7 @@ class LSTMVariantRecurrence(torch.autograd.Function):
                 row[:, : 2 * hidden].mul_(derivative[t, :, : 2 * hidden])
                 dc_previous = dc.mul_(one_minus_i[t])
             else:
-                torch.mul(dc, g[t], out=row[:, :hidden])
-                torch.mul(dc, cells[t], out=row[:, hidden: 2 * hidden])
-                torch.mul(dc, i[t], out=row[:, 2 * hidden: 3 * hidden])
-                row[:, : 3 * hidden].mul_(derivative[t, :, : 3 * hidden])
+                torch.mul(dc.unsqueeze(1), partners[t], out=row[:, : 3 * hidden].view(-1, 3, hidden))
                 dc_previous = dc.mul_(f[t])
             if peephole is not None:
                 dc_previous.addcmul_(row[:, :hidden], p_i)
