@@ -164,11 +164,14 @@ def eval_(
     path: Annotated[Path, typer.Argument(help="A run folder (with checkpoints/) or a model bundle folder.")],
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
 ) -> None:
-    """Validation cross-entropy of a trained language model: nats per token, bits per character, perplexity."""
+    """Validation cross-entropy of a trained language model: nats per token, bits per character, perplexity.
+    For a translation bundle: corpus BLEU and chrF on its held-out test split, greedy and beam 5."""
     import json
 
     from rnnkit.models.evaluate import evaluate_lm
 
+    if _bundle_kind(path) == "seq2seq":
+        return _eval_translation(path, json_)
     try:
         result = evaluate_lm(path)
     except (ValueError, TypeError, FileNotFoundError) as error:
@@ -242,6 +245,125 @@ def serve(
         _fail(error)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     server.serve(bundle, host=host, port=port, settings=server.ServerSettings(max_batch=max_batch))
+
+
+@app.command()
+def forecast(
+    bundle: Annotated[Path, typer.Argument(help="A forecaster bundle folder (rnnkit train --out DIR -> DIR/bundle).")],
+    input: Annotated[Path, typer.Option("--input", help="CSV with the bundle's columns (and a time column).")],
+    horizon: Annotated[int | None, typer.Option("--horizon", help="Steps to forecast (default: the model's).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for forecast.csv and forecast.png.")] = Path("forecast"),
+) -> None:
+    """Forecast the rows after the end of a series: CSV and a plot with history, forecast and interval."""
+    from rnnkit.timeseries.forecast import forecast as run_forecast
+
+    try:
+        result = run_forecast(bundle, input, horizon, out=out)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    typer.echo(f"forecast {len(result.point)} steps: first {result.point[0]:.4g}, last {result.point[-1]:.4g}; "
+               f"wrote {result.csv} and {result.png}")
+
+
+@app.command()
+def detect(
+    bundle: Annotated[Path, typer.Argument(help="A forecaster or autoencoder bundle folder.")],
+    input: Annotated[Path, typer.Option("--input", help="CSV with the bundle's columns (and a time column).")],
+    threshold: Annotated[float | None, typer.Option(help="Flag scores above this (default: chosen on the "
+                                                         "bundle's validation data).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for detect.csv and detect.png.")] = Path("detect"),
+) -> None:
+    """Score every row of a series for anomalies and flag those above the threshold: CSV and a plot."""
+    from rnnkit.timeseries.forecast import detect as run_detect
+
+    try:
+        result = run_detect(bundle, input, threshold=threshold, out=out)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    typer.echo(f"flagged {int(result.flags.sum())} of {len(result.flags)} rows (threshold {result.threshold:.4g}); "
+               f"wrote {result.csv} and {result.png}")
+
+@app.command()
+def predict(
+    bundle: Annotated[Path, typer.Argument(help="A classifier or tagger bundle folder, e.g. runs/sst2/bundle.")],
+    texts: Annotated[list[str], typer.Argument(help="One or more texts to classify or tag.")],
+    json_: Annotated[bool, typer.Option("--json", help="One JSON object per text.")] = False,
+) -> None:
+    """Classify texts (label and probabilities) or tag them (entity spans) with a trained bundle."""
+    import json
+
+    from rnnkit.predict import predict as run_prediction
+
+    try:
+        predictions = run_prediction(bundle, texts)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    for item in predictions:
+        if json_:
+            typer.echo(json.dumps(item.to_json(), ensure_ascii=False))
+        elif item.label is not None:
+            others = ", ".join(f"{label} {p:.3f}" for label, p in item.probabilities.items())
+            typer.echo(f"{item.label}\t{item.probability:.3f}\t({others})\t{item.text}")
+        else:
+            spans = "; ".join(f"{e.text} [{e.label}] {e.probability:.2f}" for e in item.entities) or "(no entities)"
+            typer.echo(f"{spans}\t{item.text}")
+
+
+@app.command()
+def translate(
+    bundle: Annotated[Path, typer.Argument(help="A translation bundle folder, e.g. runs/eng_fra/bundle.")],
+    sentences: Annotated[list[str], typer.Argument(help="One or more sentences to translate.")],
+    beam: Annotated[int | None, typer.Option("--beam", help="Beam search of this width (default: greedy).")] = None,
+    attention_png: Annotated[Path | None, typer.Option("--attention-png", help="Write the first sentence's "
+                                                       "attention map to this PNG.")] = None,
+) -> None:
+    """Translate sentences with a seq2seq bundle (greedy or beam search), optionally plotting the attention."""
+    from rnnkit.translation import translate as run_translation
+    from rnnkit.translation.plot import plot_attention
+
+    try:
+        result = run_translation(bundle, sentences, method="greedy" if beam is None else "beam", beam_size=beam or 5)
+        if attention_png is not None:
+            plot_attention(result.attention[0], result.source_tokens[0], result.output_tokens[0], attention_png,
+                           title=f"{sentences[0]} -> {result.texts[0]}")
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    for text in result.texts:
+        typer.echo(text)
+    if attention_png is not None:
+        typer.echo(f"wrote {attention_png}", err=True)
+
+
+def _bundle_kind(path: Path) -> str | None:
+    """The kind of the bundle at ``path`` (None: not a readable bundle, e.g. a run folder)."""
+    from rnnkit.bundle import read_info
+
+    try:
+        return read_info(path).get("kind", "language_model")
+    except (ValueError, OSError, TypeError):
+        return None
+
+
+def _eval_translation(path: Path, json_: bool) -> None:
+    import json
+
+    from rnnkit.translation import evaluate_translation
+
+    try:
+        result = evaluate_translation(path)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    if json_:
+        typer.echo(json.dumps({"task": result.task, "source": str(result.source), "sentences": result.sentences,
+                               "scores": [score._asdict() for score in result.scores],
+                               "bleu_signature": result.bleu_signature, "chrf_signature": result.chrf_signature}))
+        return
+    typer.echo(f"{result.task} {result.source}: {result.sentences} test sentences")
+    for score in result.scores:
+        typer.echo(f"  {score.method:8} BLEU {score.bleu:6.2f}  chrF {score.chrf:6.2f}  exact {score.exact_match:.3f}  "
+                   f"({score.seconds:.1f} s)")
+    typer.echo(f"  {result.bleu_signature}\n  {result.chrf_signature}")
+
 
 if __name__ == "__main__":
     app()

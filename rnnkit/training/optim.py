@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from rnnkit.training.config import OptimizerConfig, ScheduleConfig
 
-__all__ = ["build_optimizer", "lr_factor", "Plateau", "grad_norm", "clip_gradients"]
+__all__ = ["build_optimizer", "lr_factor", "Plateau", "grad_norm", "clip_gradients", "set_parameter_groups"]
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimizerConfig) -> torch.optim.Optimizer:
@@ -114,3 +114,24 @@ def clip_gradients(
             torch.nn.utils.clip_grads_with_norm_(grads, clip_norm, total_norm)
         else:
             torch.nn.utils.clip_grad_norm_(grads, clip_norm)
+
+
+def set_parameter_groups(optimizer: torch.optim.Optimizer, groups: list[dict]) -> None:
+    """Split a fresh optimizer's parameters into ``groups``, each ``{"params": [...], "lr_scale": s}``.
+
+    The engine sets each group's lr to the schedule's lr times its ``lr_scale`` (default 1), e.g. ULMFiT's
+    discriminative learning rates (rnnkit.tasks.transfer). The groups must hold every parameter of the
+    optimizer exactly once; other optimizer settings are the optimizer's defaults.
+    """
+    if any(optimizer.state.values()):
+        raise ValueError("parameter_groups: expected an optimizer that has not stepped yet")
+    expected = [id(p) for group in optimizer.param_groups for p in group["params"]]
+    given = [id(p) for group in groups for p in group["params"] if p.requires_grad]
+    if sorted(given) != sorted(expected):
+        raise ValueError(f"parameter_groups: expected every trainable parameter exactly once ({len(expected)}), "
+                         f"got {len(given)} entries covering {len(set(given) & set(expected))} of them")
+    optimizer.param_groups.clear()
+    for group in groups:
+        params = [p for p in group["params"] if p.requires_grad]
+        if params:
+            optimizer.add_param_group({"params": params, "lr_scale": float(group.get("lr_scale", 1.0))})

@@ -41,6 +41,14 @@ _BUILTIN_MODULES: dict[str, str] = {
     "adding": "rnnkit.experiments.tasks",
     "copy": "rnnkit.experiments.tasks",
     "tail": "rnnkit.experiments.tasks",
+    "sentiment": "rnnkit.tasks.sentiment",
+    "ner": "rnnkit.tasks.ner",
+    "series": "rnnkit.tasks.series",
+    "sentence_lm": "rnnkit.tasks.transfer",
+    "sentiment_transfer": "rnnkit.tasks.transfer",
+    "translation": "rnnkit.translation.task",
+    "forecast": "rnnkit.timeseries.task",
+    "anomaly_autoencoder": "rnnkit.timeseries.task",
 }
 
 

@@ -34,3 +34,7 @@ class Task(Protocol):
     def val_batches(self) -> Iterable[Any]: ...
 
     def step(self, model: nn.Module, batch: Any, state: Any) -> StepOutput: ...
+
+    # Optional: `parameter_groups(model) -> [{"params": [...], "lr_scale": float}, ...]` covering every trainable
+    # parameter once; the engine then sets each group's lr to the schedule's lr times its lr_scale
+    # (discriminative learning rates, rnnkit.tasks.transfer). Tasks without it get one group at the full lr.

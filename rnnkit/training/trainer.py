@@ -35,7 +35,14 @@ from torch import Tensor, nn
 from rnnkit.config import flatten, to_dict
 from rnnkit.training.checkpoint import latest_checkpoint, list_checkpoints, prune_checkpoints, save_checkpoint
 from rnnkit.training.config import RunConfig
-from rnnkit.training.optim import Plateau, build_optimizer, clip_gradients, grad_norm, lr_factor
+from rnnkit.training.optim import (
+    Plateau,
+    build_optimizer,
+    clip_gradients,
+    grad_norm,
+    lr_factor,
+    set_parameter_groups,
+)
 from rnnkit.training.progress import LogProgress, MetricsLog, StepInfo
 from rnnkit.training.task import StepOutput, Task
 from rnnkit.training.tbptt import detach_state
@@ -214,6 +221,8 @@ class Trainer:
         parameters = [p for p in model.parameters() if p.requires_grad]
         names = {id(p): n for n, p in model.named_parameters()}
         optimizer = build_optimizer(parameters, config.optimizer)
+        if callable(getattr(self.task, "parameter_groups", None)):  # optional: per-group lr scales (ULMFiT)
+            set_parameter_groups(optimizer, self.task.parameter_groups(model))
         plateau = Plateau(config.schedule, config.validation.mode, config.validation.min_delta)
         checkpoints = None if self.out_dir is None else self.out_dir / "checkpoints"
 
@@ -309,7 +318,7 @@ class Trainer:
 
                 lr = config.optimizer.lr * lr_factor(step, config.max_steps, config.schedule) * plateau.scale
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 norm = grad_norm(parameters)
                 loss_value, norm_value = torch.stack([torch.stack(losses).mean(), norm.float().cpu()]).tolist()
                 if not (math.isfinite(loss_value) and math.isfinite(norm_value)):

@@ -106,3 +106,16 @@ def test_adam_uses_the_fused_update_and_matches_the_reference_one(name):
             parameter.grad = grad.clone()
             opt.step()
     torch.testing.assert_close(ours, reference)
+
+
+def test_set_parameter_groups_splits_the_parameters_and_checks_coverage():
+    from rnnkit.training.optim import set_parameter_groups
+
+    first, second = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))
+    optimizer = build_optimizer([first, second], OptimizerConfig(name="adam", lr=0.1))
+    set_parameter_groups(optimizer, [{"params": [first], "lr_scale": 0.5}, {"params": [second]}])
+    assert [g["lr_scale"] for g in optimizer.param_groups] == [0.5, 1.0]
+    assert [g["params"] for g in optimizer.param_groups] == [[first], [second]]
+    fresh = build_optimizer([first, second], OptimizerConfig(name="adam", lr=0.1))
+    with pytest.raises(ValueError, match="parameter_groups: expected every trainable parameter exactly once"):
+        set_parameter_groups(fresh, [{"params": [first]}])

@@ -1,0 +1,110 @@
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnnkit.bundle import save
+from rnnkit.cli import app
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.lm import LanguageModel, LanguageModelConfig
+from rnnkit.models.tagger import Tagger, TaggerConfig
+from rnnkit.predict import Entity, entities_from_tags, predict
+from rnnkit.text.tokenizer import SPECIAL_TOKENS, Tokenizer
+
+LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
+
+
+@pytest.fixture(scope="module")
+def classifier_bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    tokenizer = Tokenizer.build(["a fine film", "a dull film"], level="word")
+    model = SequenceClassifier(ClassifierConfig(vocab_size=len(tokenizer), embedding_size=4, hidden_size=4))
+    return save(tmp_path_factory.mktemp("c") / "b", model.eval(), tokenizer, task="sentiment",
+                extra={"labels": ["negative", "positive"], "lowercase": True, "max_length": 10})
+
+
+@pytest.fixture(scope="module")
+def tagger_bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    tokenizer = Tokenizer([*SPECIAL_TOKENS, "alice", "visits", "paris"], level="word")
+    chars = Tokenizer.build(["Alice visits Paris"], level="char")
+    model = Tagger(TaggerConfig(vocab_size=len(tokenizer), labels=LABELS, embedding_size=4, hidden_size=4,
+                                char_vocab_size=len(chars), char_embedding_size=3, char_hidden_size=3))
+    with torch.no_grad():  # make the output predictable: B-PER, then O, then B-LOC, whatever the input
+        model.emissions.weight.zero_()
+        model.emissions.bias.copy_(torch.tensor([0.0, 0.0, -9.0, 0.0, -9.0]))
+        model.crf.transitions.zero_()
+        model.crf.start_transitions.copy_(torch.tensor([0.0, 9.0, 0.0, 0.0, 0.0]))
+        model.crf.transitions[1, 0] = 9.0  # B-PER -> O
+        model.crf.transitions[0, 3] = 9.0  # O -> B-LOC
+    return save(tmp_path_factory.mktemp("t") / "b", model.eval(), tokenizer, task="ner", tokenizers={"chars": chars},
+                extra={"labels": list(LABELS), "lowercase": True, "split": "whitespace", "max_word_length": 20})
+
+
+def test_classifier_predictions_are_distributions(classifier_bundle):
+    out = predict(classifier_bundle, ["A fine film", "a dull film, really"])
+    assert [p.text for p in out] == ["A fine film", "a dull film, really"]
+    for item in out:
+        assert set(item.probabilities) == {"negative", "positive"}
+        assert sum(item.probabilities.values()) == pytest.approx(1.0)
+        assert item.probability == max(item.probabilities.values())
+        assert item.label == max(item.probabilities, key=item.probabilities.get)
+        assert item.entities == [] and item.tokens == []
+    # lower-casing as in training: the same text in another case gives the same answer
+    upper = predict(classifier_bundle, ["A FINE FILM"])[0].probabilities
+    assert upper == pytest.approx(out[0].probabilities, abs=1e-6)
+
+
+def test_tagger_predicts_entity_spans(tagger_bundle):
+    out = predict(tagger_bundle, ["Alice visits Paris", ""])
+    assert out[0].tokens == ["Alice", "visits", "Paris"] and out[0].tags == ["B-PER", "O", "B-LOC"]
+    assert [(e.text, e.label, e.start, e.end) for e in out[0].entities] == [("Alice", "PER", 0, 1),
+                                                                            ("Paris", "LOC", 2, 3)]
+    assert all(0.0 < e.probability <= 1.0 for e in out[0].entities)
+    assert out[1].tokens == [] and out[1].entities == []
+
+
+def test_entities_from_tags_reads_bio_as_conlleval():
+    tokens = ["New", "York", "is", "big", "Bob", "Smith"]
+    tags = ["B-LOC", "I-LOC", "O", "I-PER", "B-PER", "I-PER"]
+    assert entities_from_tags(tokens, tags) == [Entity("New York", "LOC", 0, 2, 1.0), Entity("big", "PER", 3, 4, 1.0),
+                                                Entity("Bob Smith", "PER", 4, 6, 1.0)]
+    assert entities_from_tags(["北", "京"], ["B-GPE", "I-GPE"], [0.5, 1.0], joiner="")[0] == \
+        Entity("北京", "GPE", 0, 2, 0.75)
+    with pytest.raises(ValueError, match="tags"):
+        entities_from_tags(["a"], [])
+
+
+def test_series_classifier_takes_numbers(tmp_path):
+    model = SequenceClassifier(ClassifierConfig(input_size=2, num_classes=3, hidden_size=4))
+    path = save(tmp_path / "s", model.eval(), task="series",
+                extra={"labels": ["x", "y", "z"], "mean": [1.0, 2.0], "std": [2.0, 4.0]})
+    out = predict(path, [[[1.0, 2.0], [3.0, 4.0]], torch.zeros(5, 2)])
+    assert [set(p.probabilities) for p in out] == [{"x", "y", "z"}] * 2
+    with pytest.raises(ValueError, match=r"inputs: expected series of shape \(T, 2\)"):
+        predict(path, [[1.0, 2.0, 3.0]])
+
+
+def test_errors_name_the_argument(classifier_bundle, tmp_path):
+    with pytest.raises(TypeError, match="inputs"):
+        predict(classifier_bundle, "a fine film")
+    with pytest.raises(TypeError, match="inputs"):
+        predict(classifier_bundle, [3])
+    tokenizer = Tokenizer.build(["ab"], level="char")
+    lm = save(tmp_path / "lm", LanguageModel(LanguageModelConfig(vocab_size=len(tokenizer), embedding_size=2,
+                                                                  hidden_size=2)), tokenizer, task="char_lm")
+    with pytest.raises(ValueError, match="bundle_or_path: expected a 'classifier' or 'tagger' bundle"):
+        predict(lm, ["ab"])
+
+
+def test_cli(classifier_bundle, tagger_bundle):
+    runner = CliRunner()
+    result = runner.invoke(app, ["predict", str(classifier_bundle), "a fine film", "--json"])
+    assert result.exit_code == 0, result.output
+    item = json.loads(result.output.splitlines()[0])
+    assert item["label"] in ("negative", "positive") and set(item["probabilities"]) == {"negative", "positive"}
+    result = runner.invoke(app, ["predict", str(tagger_bundle), "Alice visits Paris"])
+    assert result.exit_code == 0 and "Alice [PER]" in result.output and "Paris [LOC]" in result.output
+    result = runner.invoke(app, ["predict", str(classifier_bundle.parent / "missing"), "x"])
+    assert result.exit_code == 2 and "no such bundle" in result.output
