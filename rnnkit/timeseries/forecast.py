@@ -1,0 +1,277 @@
+"""The Python API behind ``rnnkit forecast`` and ``rnnkit detect``.
+
+    from rnnkit.timeseries.forecast import forecast, detect
+    result = forecast("runs/etth1_h24/bundle", "series.csv", horizon=24, out="forecast")
+    # result.table: rows of (timestamp, point, lower, upper) in the series' units;
+    # forecast.csv and forecast.png (history, forecast, interval) in "forecast/"
+    found = detect("runs/etth1_anomaly/bundle", "series.csv", out="detect")
+    # found.scores, found.flags (one per row), found.threshold; detect.csv, detect.png
+
+The series CSV needs the bundle's columns (its bundle.json ``timeseries.columns``: the target first) and,
+for a model with calendar covariates, a time column. The bundle's scaler (training statistics) scales it;
+forecasts come back in the original units.
+
+``detect`` takes a forecaster bundle (forecast-residual scores) or an autoencoder bundle (reconstruction
+scores). Its threshold, unless given, is chosen on the bundle's own validation rows (the data set named in
+its bundle.json, re-read and scored): the ``threshold_quantile`` (default 0.995) of their scores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from rnnkit.timeseries.data import Frame, Scaler, calendar_features, future_timestamps, read_csv
+from rnnkit.timeseries.models import Forecaster, LSTMAutoencoder, _interval
+
+__all__ = ["DetectionResult", "ForecastResult", "detect", "forecast", "predict_at_origins"]
+
+
+class ForecastResult(NamedTuple):
+    timestamps: np.ndarray | None  # (H,) datetime64 of the forecast rows, None for a series without time
+    point: np.ndarray  # (H,) in the target's units
+    lower: np.ndarray | None  # (H,) interval ends (probabilistic models), else None
+    upper: np.ndarray | None
+    csv: Path | None  # written files (None without out)
+    png: Path | None
+
+
+class DetectionResult(NamedTuple):
+    scores: np.ndarray  # (N,) per row, NaN where the detector cannot score (the first rows)
+    flags: np.ndarray  # (N,) bool
+    threshold: float
+    csv: Path | None
+    png: Path | None
+
+
+def predict_at_origins(model: Forecaster, past: np.ndarray, known: np.ndarray | None, origins: np.ndarray,
+                       window: int, *, raw: bool = False, batch_size: int = 512) -> Any:
+    """Forecasts of ``model`` at each origin t from rows [t − window, t) of the scaled ``past`` (N, F) and
+    ``known`` (N, K). Returns the raw parameters (n, H, P) as numpy when ``raw``, else a
+    :class:`~rnnkit.timeseries.models.Forecast` of (n, H) numpy arrays (scaled units)."""
+    config = model.config
+    past = np.asarray(past, dtype=np.float32)
+    known = np.zeros((len(past), 0), np.float32) if known is None else np.asarray(known, dtype=np.float32)
+    origins = np.asarray(origins, dtype=np.int64)
+    # inputs need rows [t - window, t); known covariates of the horizon need rows [t, t + H) too
+    last = len(past) - (config.horizon if config.known_size else 0)
+    if len(origins) and (origins.min() < window or origins.max() > last):
+        raise ValueError(f"origins: expected values in [{window}, {last}], got [{origins.min()}, {origins.max()}]")
+    model.eval()
+    chunks = []
+    with torch.no_grad():
+        for i in range(0, len(origins), batch_size):
+            part = origins[i:i + batch_size]
+            rows = part[:, None] + np.arange(-window, 0)  # (b, W)
+            inputs = np.concatenate([past[rows], known[rows]], axis=-1)
+            ahead = part[:, None] + np.arange(config.horizon)
+            future = known[ahead] if config.known_size else np.zeros((len(part), config.horizon, 0), np.float32)
+            chunks.append(model(torch.from_numpy(inputs), torch.from_numpy(future)))
+    params = torch.cat(chunks) if chunks else torch.zeros(0, config.horizon, config.outputs_per_step)
+    if raw:
+        return params.numpy()
+    result = _interval(params, config)
+    return type(result)(*(None if part is None else part.numpy() for part in result))
+
+
+def _info(bundle: Any) -> tuple[Any, dict[str, Any]]:
+    from rnnkit.bundle import Bundle, load
+
+    loaded = bundle if isinstance(bundle, Bundle) else load(bundle)
+    extra = loaded.info.get("timeseries")
+    if not isinstance(extra, dict):
+        raise ValueError(f"bundle: expected a time-series bundle (bundle.json with a 'timeseries' entry, written by "
+                         f"`rnnkit train` with task forecast or anomaly_autoencoder), got task "
+                         f"{loaded.info.get('task')!r}")
+    return loaded, extra
+
+
+def _series(series: Any, extra: dict[str, Any]) -> tuple[Frame, np.ndarray, np.ndarray, Scaler]:
+    frame = series if isinstance(series, Frame) else read_csv(series)
+    columns = extra["columns"]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"series: expected the columns {columns} the model was trained on, missing {missing} "
+                         f"(the file has {list(frame.columns)})")
+    values = np.stack([frame.column(c) for c in columns], axis=1)
+    if np.isnan(values).any():
+        raise ValueError(f"series: columns {columns} hold missing values; fill them first")
+    scaler = Scaler(tuple(extra["scaler"]["mean"]), tuple(extra["scaler"]["std"]))
+    if extra.get("calendar") and frame.timestamps is None:
+        raise ValueError("series: this model reads calendar covariates; expected a time column, got none")
+    return frame, scaler.transform(values), values, scaler
+
+
+def forecast(bundle: Any, series: Any, horizon: int | None = None, *, out: str | Path | None = None) -> ForecastResult:
+    """Forecast the next ``horizon`` rows after the end of ``series`` (a CSV path or a Frame).
+
+    ``horizon`` defaults to the model's; a direct or seq2seq model forecasts at most its trained horizon (a
+    shorter one is its first steps), a recursive model any horizon. With ``out`` (a folder), writes
+    ``forecast.csv`` and ``forecast.png`` there.
+    """
+    loaded, extra = _info(bundle)
+    model = loaded.model
+    if not isinstance(model, Forecaster):
+        raise ValueError(f"bundle: expected a forecaster bundle, got kind {loaded.info.get('kind')!r}")
+    config = model.config
+    horizon = config.horizon if horizon is None else horizon
+    if not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"horizon: expected an int >= 1, got {horizon!r}")
+    if horizon > config.horizon and config.decoder != "recursive":
+        raise ValueError(f"horizon: this {config.decoder} model forecasts at most {config.horizon} steps, got "
+                         f"{horizon}; train one with a longer horizon or a recursive decoder")
+    frame, past, values, scaler = _series(series, extra)
+    window = int(extra["window"])
+    if len(past) < window:
+        raise ValueError(f"series: expected at least {window} rows (the model's input window), got {len(past)}")
+    steps = max(horizon, config.horizon)
+    stamps = None
+    known_past = np.zeros((window, 0), np.float32)
+    future = np.zeros((1, steps, 0), np.float32)
+    if frame.timestamps is not None:
+        stamps = future_timestamps(frame.timestamps[-1], extra["freq"], steps)
+        if extra.get("calendar"):
+            known_past = calendar_features(frame.timestamps[-window:], extra["freq"])
+            future = calendar_features(stamps, extra["freq"])[None]
+    inputs = np.concatenate([past[-window:], known_past], axis=-1)[None].astype(np.float32)
+    with torch.no_grad():
+        params = model(torch.from_numpy(inputs), torch.from_numpy(future.astype(np.float32)),
+                       horizon=steps if config.decoder == "recursive" else None)
+    result = _interval(params, config)
+    point, lower, upper = (None if part is None else scaler.inverse(part[0, :horizon].numpy())
+                           for part in result)
+    stamps = None if stamps is None else stamps[:horizon]
+    csv_path = png_path = None
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        csv_path = _write_forecast_csv(folder / "forecast.csv", stamps, point, lower, upper, extra["columns"][0])
+        png_path = _plot_forecast(folder / "forecast.png", frame, values[:, 0], stamps, point, lower, upper,
+                                  extra["columns"][0], config.coverage)
+    return ForecastResult(stamps, point, lower, upper, csv_path, png_path)
+
+
+def detect(bundle: Any, series: Any, *, threshold: float | None = None, out: str | Path | None = None) -> DetectionResult:
+    """Score every row of ``series`` and flag those above the threshold (see the module docstring).
+
+    With ``out`` (a folder), writes ``detect.csv`` (row, timestamp, value, score, flag) and ``detect.png``.
+    """
+    from rnnkit.timeseries.anomaly import flag
+
+    loaded, extra = _info(bundle)
+    frame, past, values, _ = _series(series, extra)
+    scores = _scores(loaded.model, past, frame, extra)
+    if threshold is None:
+        threshold = _validation_threshold(loaded.model, extra)
+    elif not isinstance(threshold, (int, float)):
+        raise TypeError(f"threshold: expected a number or None, got {type(threshold).__name__}")
+    flags = flag(scores, threshold)
+    csv_path = png_path = None
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        csv_path = folder / "detect.csv"
+        with open(csv_path, "w", encoding="utf-8") as file:
+            file.write(f"row,timestamp,{extra['columns'][0]},score,flag\n")
+            for row in range(len(scores)):
+                stamp = "" if frame.timestamps is None else str(frame.timestamps[row])
+                score = "" if np.isnan(scores[row]) else f"{scores[row]:.6g}"
+                file.write(f"{row},{stamp},{values[row, 0]:.6g},{score},{int(flags[row])}\n")
+        png_path = _plot_detection(folder / "detect.png", frame, values[:, 0], scores, flags, threshold,
+                                   extra["columns"][0])
+    return DetectionResult(scores, flags, float(threshold), csv_path, png_path)
+
+
+def _scores(model: Any, past: np.ndarray, frame: Frame, extra: dict[str, Any]) -> np.ndarray:
+    from rnnkit.timeseries.anomaly import reconstruction_scores, residual_scores
+
+    if isinstance(model, LSTMAutoencoder):
+        return reconstruction_scores(model, past)
+    known = calendar_features(frame.timestamps, extra["freq"]) if extra.get("calendar") else None
+    return residual_scores(model, past, known, int(extra["window"]))
+
+
+def _validation_threshold(model: Any, extra: dict[str, Any]) -> float:
+    from rnnkit.timeseries.anomaly import choose_threshold
+    from rnnkit.timeseries.task import read_frame
+
+    try:
+        frame = read_frame(extra["dataset"])
+    except (ValueError, FileNotFoundError) as error:
+        raise ValueError(f"threshold: the bundle's validation data ({extra['dataset']!r}) cannot be read ({error}); "
+                         "pass threshold= explicitly") from None
+    start, stop = extra["splits"]["val"]
+    window = int(extra["window"])
+    begin = max(0, start - window)  # the rows before the validation part are its forecasts' inputs
+    part = Frame(frame.values[begin:stop], frame.columns,
+                 None if frame.timestamps is None else frame.timestamps[begin:stop])
+    _, past, _, _ = _series(part, extra)
+    scores = _scores(model, past, part, extra)[start - begin:]
+    return choose_threshold(scores, quantile=float(extra.get("threshold_quantile", 0.995)))
+
+
+def _write_forecast_csv(path: Path, stamps: Any, point: np.ndarray, lower: Any, upper: Any, target: str) -> Path:
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(f"step,timestamp,{target},lower,upper\n")
+        for k in range(len(point)):
+            stamp = "" if stamps is None else str(stamps[k])
+            low = "" if lower is None else f"{lower[k]:.6g}"
+            high = "" if upper is None else f"{upper[k]:.6g}"
+            file.write(f"{k + 1},{stamp},{point[k]:.6g},{low},{high}\n")
+    return path
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError(f"{error}; plots need matplotlib: pip install 'rnnkit[timeseries]'") from None
+    return plt
+
+
+def _plot_forecast(path: Path, frame: Frame, history: np.ndarray, stamps: Any, point: np.ndarray, lower: Any,
+                   upper: Any, target: str, coverage: float) -> Path:
+    plt = _pyplot()
+    shown = min(len(history), max(4 * len(point), 96))
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    if stamps is not None:
+        past_x, future_x = frame.timestamps[-shown:], stamps
+    else:
+        past_x, future_x = np.arange(len(history) - shown, len(history)), np.arange(len(history), len(history) + len(point))
+    ax.plot(past_x, history[-shown:], color="black", linewidth=1, label="history")
+    ax.plot(future_x, point, color="tab:blue", linewidth=1.5, label="forecast")
+    if lower is not None:
+        ax.fill_between(future_x, lower, upper, color="tab:blue", alpha=0.25, label=f"{coverage:.0%} interval")
+    ax.set_ylabel(target)
+    ax.legend(loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _plot_detection(path: Path, frame: Frame, values: np.ndarray, scores: np.ndarray, flags: np.ndarray,
+                    threshold: float, target: str) -> Path:
+    plt = _pyplot()
+    x = frame.timestamps if frame.timestamps is not None else np.arange(len(values))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    top.plot(x, values, color="black", linewidth=0.8)
+    top.scatter(x[flags], values[flags], color="tab:red", s=12, zorder=3, label=f"flagged ({int(flags.sum())})")
+    top.set_ylabel(target)
+    top.legend(loc="upper left")
+    bottom.plot(x, scores, color="tab:gray", linewidth=0.8)
+    bottom.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
+    bottom.set_ylabel("score")
+    bottom.legend(loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,132 @@
+"""rnnkit.timeseries.task and forecast: `rnnkit train` writes a bundle; `rnnkit forecast`/`detect` use it."""
+
+import csv
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rnnkit.bundle import load
+from rnnkit.cli import app
+from rnnkit.timeseries.data import load_dataset
+from rnnkit.timeseries.forecast import detect, forecast
+from rnnkit.timeseries.task import AutoencoderOptions, AutoencoderTask, ForecastOptions, ForecastTask
+
+runner = CliRunner()
+
+
+def write_series(path, rows=400, start=0):
+    t = np.arange(start, start + rows)
+    stamps = np.datetime64("2021-01-01T00", "h") + t.astype("timedelta64[h]")
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["date", "load", "temp"])
+        for stamp, step in zip(stamps, t, strict=True):
+            writer.writerow([str(stamp).replace("T", " ") + ":00:00", f"{np.sin(step / 4):.5f}",
+                             f"{10 + np.cos(step / 4):.5f}"])
+    return path
+
+
+def write_config(path, data, **model):
+    lines = ["task: forecast", "task_options:", f"  dataset: {data}", "  target: temp",
+             "  past_covariates: [load]", "  calendar: true", "  window: 16", "  horizon: 6", "  batch_size: 32",
+             "  model:", "    hidden_size: 8"] + [f"    {k}: {v}" for k, v in model.items()]
+    lines += ["seed: 0", "device: cpu", "max_steps: 20", "log_every: 10", "validation:", "  every: 10",
+              "  monitor: val_mse", "checkpoint:", "  every: 10"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("forecast")
+    data = write_series(folder / "train.csv")
+    config = write_config(folder / "config.yaml", data, output="gaussian")
+    result = runner.invoke(app, ["train", str(config), "--out", str(folder / "run")])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_bundle_holds_scaler_columns_window_and_horizon(trained):
+    bundle = load(trained / "run" / "bundle")
+    extra = bundle.info["timeseries"]
+    assert extra["columns"] == ["temp", "load"] and extra["window"] == 16 and extra["horizon"] == 6
+    assert extra["freq"] == "h" and extra["calendar"] is True
+    temp = np.array([10 + np.cos(step / 4) for step in range(240)])  # the training rows: first 60% of 400
+    assert extra["scaler"]["mean"][0] == pytest.approx(temp.mean(), abs=1e-4)
+    assert extra["scaler"]["std"][0] == pytest.approx(temp.std(), abs=1e-4)
+    assert bundle.model.config.input_size == 2 and bundle.model.config.known_size == 4
+
+
+def test_cli_forecast_writes_csv_and_plot(trained, tmp_path):
+    series = write_series(tmp_path / "new.csv", rows=50, start=1000)
+    result = runner.invoke(app, ["forecast", str(trained / "run" / "bundle"), "--input", str(series),
+                                 "--horizon", "4", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "out" / "forecast.csv")))
+    after_last = np.datetime64("2021-01-01T00", "h") + np.timedelta64(1050, "h")  # rows were hours 1000..1049
+    assert len(rows) == 4 and rows[0]["timestamp"] == str(after_last) == "2021-02-13T18"
+    assert float(rows[0]["lower"]) <= float(rows[0]["temp"]) <= float(rows[0]["upper"])
+    assert (tmp_path / "out" / "forecast.png").stat().st_size > 1000
+
+
+def test_forecast_api_checks_its_input(trained, tmp_path):
+    series = write_series(tmp_path / "new.csv", rows=50)
+    with pytest.raises(ValueError, match="horizon: this direct model forecasts at most 6 steps, got 7"):
+        forecast(trained / "run" / "bundle", series, 7)
+    short = write_series(tmp_path / "short.csv", rows=10)
+    with pytest.raises(ValueError, match="series: expected at least 16 rows"):
+        forecast(trained / "run" / "bundle", short)
+    (tmp_path / "other.csv").write_text("date,x\n2021-01-01 00:00:00,1\n")
+    with pytest.raises(ValueError, match=r"series: expected the columns \['temp', 'load'\]"):
+        forecast(trained / "run" / "bundle", tmp_path / "other.csv")
+    result = runner.invoke(app, ["forecast", str(trained / "run" / "bundle"), "--input", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_cli_detect_flags_an_injected_spike(trained, tmp_path):
+    series = write_series(tmp_path / "new.csv", rows=120, start=400)
+    text = open(series).read().splitlines()
+    fields = text[61].split(",")
+    fields[2] = str(float(fields[2]) + 50)  # row 60: a spike of 50 (the series' std is about 0.7)
+    text[61] = ",".join(fields)
+    series.write_text("\n".join(text) + "\n")
+    result = runner.invoke(app, ["detect", str(trained / "run" / "bundle"), "--input", str(series),
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "out" / "detect.csv")))
+    assert len(rows) == 120 and rows[60]["flag"] == "1"
+    found = detect(trained / "run" / "bundle", series, threshold=1e9)
+    assert not found.flags.any() and found.threshold == 1e9
+
+
+def test_autoencoder_task_bundle_and_detect(tmp_path):
+    from rnnkit.training.config import RunConfig
+    from rnnkit.training.run import save_run_bundle
+    from rnnkit.training.trainer import Trainer
+
+    frame = load_dataset("airline_passengers")
+    options = AutoencoderOptions(dataset="airline_passengers", batch_size=16)
+    task = AutoencoderTask(options, seed=0, frame=frame)
+    config = RunConfig(task="anomaly_autoencoder", max_steps=5, device="cpu")
+    result = Trainer(task, config, out_dir=tmp_path / "run").fit()
+    folder = save_run_bundle(task, config, result)
+    bundle = load(folder)
+    assert bundle.info["kind"] == "autoencoder" and bundle.info["timeseries"]["threshold_quantile"] == 0.995
+    series = tmp_path / "air.csv"
+    series.write_text("Date,Passengers\n" + "".join(f"{str(t)},{v}\n" for t, v in
+                                                     zip(frame.timestamps, frame.values[:, 0], strict=True)))
+    found = detect(folder, series)
+    assert found.scores.shape == (144,) and np.isfinite(found.scores).all()
+
+
+def test_options_errors_name_the_field():
+    with pytest.raises(ValueError, match="target: expected one of"):
+        ForecastTask(ForecastOptions(dataset="airline_passengers", target="nope"))
+    with pytest.raises(ValueError, match="dataset: expected one of"):
+        ForecastTask(ForecastOptions(dataset="missing.csv"))
+    with pytest.raises(ValueError, match="no training sample fits"):
+        ForecastTask(ForecastOptions(dataset="airline_passengers", window=80, horizon=12))
+    with pytest.raises(ValueError, match="calendar: expected a data set with timestamps"):
+        ForecastTask(ForecastOptions(dataset="airline_passengers", calendar=True),
+                     frame=load_dataset("airline_passengers")._replace(timestamps=None))
