@@ -1,0 +1,57 @@
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnnkit.bundle import load
+from rnnkit.cli import app
+from rnnkit.translation import translate
+from rnnkit.translation.translate import load_translator
+
+
+def test_translations_reverse_digits_and_attention_rows_sum_to_one(toy_bundle):
+    sentences = ["31415", "2718", "907"]
+    for method in ("greedy", "beam"):
+        result = translate(toy_bundle, sentences, method=method, beam_size=3)
+        assert result.texts == [s[::-1] for s in sentences]
+        for source, output, weights in zip(result.source_tokens, result.output_tokens, result.attention,
+                                           strict=True):
+            assert output[-1] == "</s>"
+            assert weights.shape == (len(output), len(source))
+            torch.testing.assert_close(weights.sum(-1), torch.ones(len(output)))
+
+
+def test_a_sentence_gets_the_same_translation_alone_or_in_a_batch(toy_bundle):
+    translator = load_translator(toy_bundle)
+    sentences = ["123456", "98", "5550", "1"]
+    for method in ("greedy", "beam"):
+        batch = translate(translator, sentences, method=method, beam_size=4)
+        for index, sentence in enumerate(sentences):
+            alone = translate(translator, [sentence], method=method, beam_size=4)
+            assert alone.texts[0] == batch.texts[index]
+            assert alone.scores[0] == pytest.approx(batch.scores[index], abs=1e-5)
+            torch.testing.assert_close(alone.attention[0], batch.attention[index])
+
+
+def test_translate_errors(toy_bundle, tmp_path):
+    with pytest.raises(TypeError, match="sentences: expected a list of str, got str; wrap one sentence"):
+        translate(toy_bundle, "123")
+    with pytest.raises(ValueError, match="method: expected one of"):
+        translate(toy_bundle, ["123"], method="beams")
+    bundle = load(toy_bundle)
+    with pytest.raises(TypeError, match="bundle: expected a bundle folder"):
+        translate(bundle.model, ["1"])
+
+
+def test_cli_translate_and_eval(toy_bundle, tmp_path):
+    runner = CliRunner()
+    png = tmp_path / "attention.png"
+    result = runner.invoke(app, ["translate", str(toy_bundle), "4321", "77", "--beam", "3",
+                                 "--attention-png", str(png)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:2] == ["1234", "77"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = runner.invoke(app, ["eval", str(toy_bundle), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"method": "beam5"' in result.stdout and '"bleu"' in result.stdout
+    result = runner.invoke(app, ["translate", str(tmp_path / "missing"), "1"])
+    assert result.exit_code == 2 and "no such bundle folder" in result.output
