@@ -56,7 +56,7 @@ from rnnkit.models.lm import LanguageModel, LanguageModelConfig
 from rnnkit.text.tokenizer import Tokenizer
 
 __all__ = ["Bundle", "BundleError", "FORMAT", "FORMAT_VERSION", "fingerprint", "load", "read_info",
-           "register_kind", "save", "sha256_file"]
+           "register_kind", "require_kind", "save", "sha256_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +299,17 @@ def _tokenizer(file: Path) -> Tokenizer:
         return Tokenizer.load(file)
     except (ValueError, KeyError, TypeError) as error:
         raise BundleError(f"{file}: not a valid rnnkit tokenizer ({error})") from None
+
+
+def require_kind(info: dict[str, Any], kind: str, what: str) -> None:
+    """Raise ValueError unless bundle.json ``info`` holds a model of ``kind``; ``what`` names the caller and
+    what it does, e.g. ``"rnnkit serve (generates text)"``."""
+    got = info.get("kind", "language_model")
+    if got != kind:
+        hint = {"classifier": "rnnkit predict", "tagger": "rnnkit predict", "seq2seq": "rnnkit translate",
+                "forecaster": "rnnkit forecast", "autoencoder": "rnnkit detect"}.get(got)
+        raise ValueError(f"bundle: {what} needs a {kind!r} bundle, got kind {got!r}"
+                         + (f"; use {hint} with this bundle" if hint else ""))
 
 
 def find_bundles(root: str | Path = "runs", task: str | None = None) -> list[Path]:

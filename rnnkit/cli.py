@@ -233,14 +233,14 @@ def serve(
     max_batch: Annotated[int, typer.Option("--max-batch", help="Requests decoded together (1: no batching).")] = 8,
 ) -> None:
     """Serve a bundle over HTTP: /v1/generate, /v1/poem, /health, /metrics, /docs and a playground at /."""
-    from rnnkit.bundle import read_info
+    from rnnkit.bundle import read_info, require_kind
 
     try:
         import rnnkit.serve as server
     except ImportError as error:
         _fail(ImportError(f"{error}; install the serve extra: pip install 'rnnkit[serve]'"))
-    try:
-        read_info(bundle)  # a bad path fails here, before the server starts
+    try:  # a bad path or another kind of model fails here, before the server starts
+        require_kind(read_info(bundle), "language_model", "rnnkit serve (text generation)")
     except (ValueError, FileNotFoundError) as error:
         _fail(error)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)

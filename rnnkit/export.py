@@ -389,9 +389,10 @@ def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path |
     """
     if format not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
-    from rnnkit.bundle import load
+    from rnnkit.bundle import load, require_kind
 
     loaded = load(bundle)
+    require_kind(loaded.info, "language_model", "export")
     model = loaded.model.float().eval()
     inputs, outputs = lm_io_names(model.config.cell)
     default = "model.onnx" if format == "onnx" else "model.torchscript.pt"

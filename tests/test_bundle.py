@@ -15,6 +15,7 @@ from rnnkit.bundle import (
     load,
     read_info,
     register_kind,
+    require_kind,
     save,
     sha256_file,
 )
@@ -211,3 +212,12 @@ def test_kind_errors_name_the_problem(tmp_path):
     (path / "bundle.json").write_text(json.dumps(info))
     with pytest.raises(BundleError, match="expected kind in .* got 'spaceship'"):
         load(path)
+
+
+def test_require_kind_names_the_command_that_fits(tmp_path):
+    model, tokenizer = tiny()
+    info = read_info(save(tmp_path / "lm", model, tokenizer, task="t"))
+    require_kind(info, "language_model", "serving")  # the right kind passes
+    with pytest.raises(ValueError, match="serving needs a 'language_model' bundle, got kind 'seq2seq'; use rnnkit "
+                                         "translate"):
+        require_kind({**info, "kind": "seq2seq"}, "language_model", "serving")

@@ -41,3 +41,20 @@ def test_summary_and_diagnose(tmp_path):
     result = runner.invoke(app, ["diagnose", TINY, "--out", str(png), "--loss", "last", "--set", "task_options.cell=gru"])
     assert result.exit_code == 0, result.output
     assert png.exists() and "rnn.l0: |dL/dh_t|" in result.output
+
+
+def test_serve_and_export_refuse_another_kind_of_bundle_naming_the_command_to_use(tmp_path):
+    import json
+
+    from rnnkit.bundle import save
+    from rnnkit.models import LanguageModel, LanguageModelConfig
+    from rnnkit.text import Tokenizer
+
+    tokenizer = Tokenizer.build(["abc"])
+    model = LanguageModel(LanguageModelConfig(vocab_size=len(tokenizer), embedding_size=4, hidden_size=4))
+    path = save(tmp_path / "b", model, tokenizer, task="t")
+    info = json.loads((path / "bundle.json").read_text())
+    info["kind"] = "classifier"  # what a sentiment model's bundle says
+    (path / "bundle.json").write_text(json.dumps(info))
+    result = runner.invoke(app, ["serve", str(path)])
+    assert result.exit_code == 2 and "got kind 'classifier'; use rnnkit predict" in result.output

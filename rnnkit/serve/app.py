@@ -75,6 +75,9 @@ def create_app(bundle: Any, settings: ServerSettings | None = None) -> FastAPI:
             app.state.bundle = load(bundle)
         else:
             app.state.bundle = bundle
+        from rnnkit.bundle import require_kind
+
+        require_kind(app.state.bundle.info, "language_model", "the server (text generation)")
         app.state.bundle.model.eval()
         app.state.batcher = Batcher(app.state.bundle.model, max_batch=settings.max_batch, max_queue=settings.max_queue,
                                     on_tokens=metrics.count_tokens, on_batch=metrics.observe_batch).start()
