@@ -12,6 +12,7 @@ Every poem has the requested form: the form is enforced while decoding by maskin
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,7 +21,7 @@ import torch
 
 from rnnkit.bundle import Bundle, find_bundles
 from rnnkit.bundle import load as load_bundle
-from rnnkit.decoding import generate
+from rnnkit.decoding import Processor, generate
 from rnnkit.decoding import temperature as temperature_processor
 from rnnkit.decoding import top_p as top_p_processor
 from rnnkit.poems.constraints import (
@@ -32,6 +33,7 @@ from rnnkit.poems.constraints import (
     theme_processor,
 )
 from rnnkit.poems.data import COMMA, FORMS, FULL_STOP, get_form, poem_lines
+from rnnkit.text.tokenizer import Tokenizer
 
 METHODS = ("sample", "beam", "greedy")
 POEM_TASK = "poems"
@@ -119,6 +121,34 @@ def load_poet(path: str | Path | None = None, *, root: str | Path = "runs", devi
     return bundle
 
 
+def poem_processors(tokenizer: Tokenizer, config: PoemSettings, *,
+                    rhyme_groups: Callable[[Tokenizer], Any] | None = None) -> list[Processor]:
+    """The logits processors that give ``config``'s poem its form, acrostic or start, rhyme and theme, and then
+    sample it (temperature, top-p); the same list for :func:`write_poems` and the server's /v1/poem, so a seed
+    gives one poem in both. ``rhyme_groups(tokenizer)`` defaults to rnnkit.poems.rhyme's (a cache may be passed).
+
+    Raises ValueError naming ``acrostic``, ``start`` or ``theme`` for characters the tokenizer does not know, and
+    ImportError for ``rhyme`` without pypinyin.
+    """
+    form = FORMS[config.form]
+    for name in ("acrostic", "start", "theme"):
+        if getattr(config, name) is not None:
+            check_known(tokenizer, getattr(config, name), name)
+    forced = forced_positions(form, acrostic=config.acrostic, start=config.start)
+    processors = [form_processor(form_masks(tokenizer, form, forced))]
+    if config.rhyme:
+        if rhyme_groups is None:
+            from rnnkit.poems.rhyme import rhyme_groups
+        processors.append(rhyme_processor(rhyme_groups(tokenizer), form))
+    if config.theme:
+        processors.append(theme_processor([tokenizer.token_to_id(c) for c in config.theme], form, config.theme_weight))
+    if config.method == "sample":
+        processors.append(temperature_processor(config.temperature))
+        if config.top_p < 1.0:
+            processors.append(top_p_processor(config.top_p))
+    return processors
+
+
 def write_poems(poet: Bundle, **settings: Any) -> list[Poem]:
     """Write ``num`` poems with the loaded model ``poet`` (see :class:`PoemSettings` for the keywords).
 
@@ -130,21 +160,7 @@ def write_poems(poet: Bundle, **settings: Any) -> list[Poem]:
         config = dataclasses.replace(config, seed=int(torch.randint(0, 2**31 - 1, ()).item()))
     tokenizer, model = poet.tokenizer, poet.model
     form = FORMS[config.form]
-    for name in ("acrostic", "start", "theme"):
-        if getattr(config, name) is not None:
-            check_known(tokenizer, getattr(config, name), name)
-    forced = forced_positions(form, acrostic=config.acrostic, start=config.start)
-    processors = [form_processor(form_masks(tokenizer, form, {p: c for p, c in forced.items()}))]
-    if config.rhyme:
-        from rnnkit.poems.rhyme import rhyme_groups
-
-        processors.append(rhyme_processor(rhyme_groups(tokenizer), form))
-    if config.theme:
-        processors.append(theme_processor([tokenizer.token_to_id(c) for c in config.theme], form, config.theme_weight))
-    if config.method == "sample":
-        processors.append(temperature_processor(config.temperature))
-        if config.top_p < 1.0:
-            processors.append(top_p_processor(config.top_p))
+    processors = poem_processors(tokenizer, config)
     model.eval()
     device = next(model.parameters()).device
     prompts = torch.full((config.num, 1), tokenizer.token_to_id(form.token), dtype=torch.long, device=device)

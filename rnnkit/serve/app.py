@@ -221,41 +221,19 @@ def _rhyme_groups(tokenizer):
 
 
 def _poem_plan(state, body: PoemRequest):
-    """PoemSettings and the processors rnnkit.poems.write_poems would use (so a seed gives its poem)."""
+    """PoemSettings and the processors of rnnkit.poems.write_poems (so a seed gives its poem)."""
     from rnnkit.poems import PoemSettings
-    from rnnkit.poems.constraints import (
-        check_known,
-        forced_positions,
-        form_masks,
-        form_processor,
-        rhyme_processor,
-        theme_processor,
-    )
-    from rnnkit.poems.data import FORMS
+    from rnnkit.poems.generate import poem_processors
 
-    tokenizer = state.bundle.tokenizer
     try:
         config = PoemSettings(form=body.form, acrostic=body.acrostic, start=body.start, theme=body.theme,
                               rhyme=body.rhyme, temperature=body.temperature, top_p=body.top_p, seed=body.seed)
-        for name in ("acrostic", "start", "theme"):
-            if getattr(config, name) is not None:
-                check_known(tokenizer, getattr(config, name), name)
+        processors = poem_processors(state.bundle.tokenizer, config, rhyme_groups=_rhyme_groups)
     except ValueError as error:  # messages start with the field's name: "acrostic: expected 4 characters ..."
         field = str(error).split(":", 1)[0]
         _invalid(field if field in PoemRequest.model_fields else "body", str(error))
-    form = FORMS[config.form]
-    forced = forced_positions(form, acrostic=config.acrostic, start=config.start)
-    processors = [form_processor(form_masks(tokenizer, form, forced))]
-    if config.rhyme:
-        try:
-            processors.append(rhyme_processor(_rhyme_groups(tokenizer), form))
-        except ImportError as error:
-            raise HTTPException(400, f"rhyme: needs pypinyin on the server ({error})") from None
-    if config.theme:
-        processors.append(theme_processor([tokenizer.token_to_id(c) for c in config.theme], form, config.theme_weight))
-    processors.append(temperature_processor(config.temperature))
-    if config.top_p < 1.0:
-        processors.append(top_p_processor(config.top_p))
+    except ImportError as error:
+        raise HTTPException(400, f"rhyme: needs pypinyin on the server ({error})") from None
     return config, processors
 
 
