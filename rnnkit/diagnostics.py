@@ -161,13 +161,9 @@ def plot_gradient_flow(flow: GradientFlow, path: str | Path, title: str = "") ->
 
     Needs matplotlib (`pip install rnnkit[plot]`).
     """
-    try:
-        import matplotlib
+    from rnnkit.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise ImportError("plot_gradient_flow needs matplotlib: pip install 'rnnkit[plot]'") from error
+    plt = pyplot("plot_gradient_flow")
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, norms in flow.hidden.items():
         distance = torch.arange(norms.numel() - 1, -1, -1)  # T - 1 - t

@@ -179,14 +179,9 @@ def write_table(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 
 def pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend, imported on first use (the "plot" extra)."""
-    try:
-        import matplotlib
+    from rnnkit.plotting import pyplot as _pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise ImportError("rnnkit experiments draw plots with matplotlib: pip install 'rnnkit[plot]'") from error
-    return plt
+    return _pyplot("drawing an experiment's plots")
 
 
 def plot_curves(

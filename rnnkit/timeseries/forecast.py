@@ -225,14 +225,9 @@ def _write_forecast_csv(path: Path, stamps: Any, point: np.ndarray, lower: Any, 
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib
+    from rnnkit.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise ImportError(f"{error}; plots need matplotlib: pip install 'rnnkit[timeseries]'") from None
-    return plt
+    return pyplot("plotting a forecast or a detection", "timeseries")
 
 
 def _plot_forecast(path: Path, frame: Frame, history: np.ndarray, stamps: Any, point: np.ndarray, lower: Any,

@@ -33,13 +33,9 @@ def plot_attention(weights: Tensor, source_tokens: Sequence[str], output_tokens:
     if tuple(weights.shape) != expected:
         raise ValueError(f"weights: expected shape {expected} (output tokens, source tokens), got "
                          f"{tuple(weights.shape)}")
-    try:
-        import matplotlib
+    from rnnkit.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise ImportError(f"{error}; attention plots need matplotlib: pip install 'rnnkit[translate]'") from None
+    plt = pyplot("an attention plot", "translate")
     from matplotlib import font_manager
 
     # CJK tokens need a font that has them; use one if the system has it (no download)
