@@ -14,7 +14,8 @@ Model: rnnkit.models.lm.LanguageModel, LSTM, vocabulary 6000, embedding 256, 2 x
   memory for one token (the 27 MB of this model do not stay in cache between steps), while a rerun's time
   loop reuses the recurrent weights from cache for every position, so the ratio stays well below the
   ~66 positions a rerun processes per step on average (prompt 16 + 49.5); at batch 32 the step is compute-bound and the ratio
-  approaches that count.
+  approaches that count. (In inference the layers multiply by cached (in, out) copies of the weights,
+  rnnkit.transposed, which torch streams fastest; the reruns use them too.)
 
 Every figure is the median of ``--repeats`` runs, the configurations interleaved. Writes
 benchmarks/results/generate[-BACKEND-onednn-off].json and prints a table.

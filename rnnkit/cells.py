@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .transposed import linear, transposed
 
 __all__ = [
     "ElmanCell",
@@ -47,8 +48,8 @@ NONLINEARITIES = ("tanh", "relu")
 def _project(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor:
     """W_ih x + b_ih + b_hh as one multiply-add; the two biases are summed first (a (G*H,) vector)."""
     if bias_ih is None:
-        return F.linear(x, weight_ih, bias_hh)
-    return F.linear(x, weight_ih, bias_ih if bias_hh is None else bias_ih + bias_hh)
+        return linear(x, weight_ih, bias_hh)
+    return linear(x, weight_ih, bias_ih if bias_hh is None else bias_ih + bias_hh)
 
 
 def elman_input_projection(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor:
@@ -58,7 +59,7 @@ def elman_input_projection(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None,
 
 def elman_step(projected_x: Tensor, h: Tensor, weight_hh: Tensor, nonlinearity: str = "tanh") -> Tensor:
     """h' = act(W_ih x + b_ih + W_hh h + b_hh), with the input part already in ``projected_x`` (B, H)."""
-    pre = torch.addmm(projected_x, h, weight_hh.t())
+    pre = torch.addmm(projected_x, h, transposed(weight_hh))
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
 
@@ -71,12 +72,12 @@ def lstm_step(
     projected_x: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor, weight_hr: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """One LSTM step from the projected input (B, 4H) and the state h (B, P or H), c (B, H) -> (h', c')."""
-    gates = torch.addmm(projected_x, h, weight_hh.t())  # (B, 4H)
+    gates = torch.addmm(projected_x, h, transposed(weight_hh))  # (B, 4H)
     i, f, g, o = gates.chunk(4, 1)  # 4 x (B, H)
     c_next = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h_next = torch.sigmoid(o) * torch.tanh(c_next)
     if weight_hr is not None:
-        h_next = h_next.mm(weight_hr.t())  # projection (Sak et al. 2014): (B, H) -> (B, P)
+        h_next = h_next.mm(transposed(weight_hr))  # projection (Sak et al. 2014): (B, H) -> (B, P)
     return h_next, c_next
 
 
@@ -88,7 +89,7 @@ def gru_input_projection(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None, b
 def gru_step(projected_x: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
     """One GRU step from the projected input (B, 3H) and h (B, H) -> h' (B, H)."""
     x_r, x_z, x_n = projected_x.chunk(3, 1)  # 3 x (B, H)
-    h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, 1)
+    h_r, h_z, h_n = linear(h, weight_hh, bias_hh).chunk(3, 1)
     r = torch.sigmoid(x_r + h_r)
     z = torch.sigmoid(x_z + h_z)
     n = torch.tanh(x_n + r * h_n)  # b_hn stays inside r ⊙ (...), as torch does

@@ -38,6 +38,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .transposed import transposed
+
 
 class _Tanh:
     """tanh in place as 2σ(2x) - 1. On the CPU, torch's tanh is several times slower than its sigmoid
@@ -79,7 +81,7 @@ def _output(states: Tensor, mask: Tensor | None) -> Tensor:
 
 class LSTMRecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, projected, h0, c0, weight_hh, weight_hr, mask):
+    def forward(ctx, projected, h0, c0, weight_hh, weight_hr, mask, inference=False):
         steps, batch, _ = projected.shape
         hidden = c0.size(-1)
         unmasked = _unmasked_steps(mask, steps)
@@ -89,7 +91,8 @@ class LSTMRecurrence(torch.autograd.Function):
         states = projected.new_empty(steps + 1, batch, h0.size(-1))  # h_0 .. h_T
         unprojected = projected.new_empty(steps, batch, hidden) if weight_hr is not None else None
         cells[0], states[0] = c0, h0
-        weight_hh_t = weight_hh.t()
+        weight_hh_t = transposed(weight_hh, inference=inference)
+        weight_hr_t = None if weight_hr is None else transposed(weight_hr, inference=inference)
         tanh = _Tanh(projected)
         for t in range(steps):
             g = torch.addmm(projected[t], states[t], weight_hh_t, out=gates[t])
@@ -102,7 +105,7 @@ class LSTMRecurrence(torch.autograd.Function):
             if weight_hr is None:
                 torch.mul(o, s, out=states[t + 1])
             else:
-                torch.mm(torch.mul(o, s, out=unprojected[t]), weight_hr.t(), out=states[t + 1])
+                torch.mm(torch.mul(o, s, out=unprojected[t]), weight_hr_t, out=states[t + 1])
             if t >= unmasked:  # ended rows keep their state
                 valid = mask[t]
                 cells[t + 1] = torch.where(valid, cells[t + 1], cells[t])
@@ -154,12 +157,12 @@ class LSTMRecurrence(torch.autograd.Function):
         grad_weight_hr = None
         if weight_hr is not None:
             grad_weight_hr = grad_projected_h.flatten(0, 1).t().mm(unprojected.flatten(0, 1))
-        return grad_gates, grad_h, grad_c, grad_weight_hh, grad_weight_hr, None
+        return grad_gates, grad_h, grad_c, grad_weight_hh, grad_weight_hr, None, None
 
 
 class GRURecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, projected, h0, weight_hh, bias_hh, mask):
+    def forward(ctx, projected, h0, weight_hh, bias_hh, mask, inference=False):
         steps, batch, _ = projected.shape
         hidden = h0.size(-1)
         unmasked = _unmasked_steps(mask, steps)
@@ -168,7 +171,7 @@ class GRURecurrence(torch.autograd.Function):
         new = projected.new_empty(steps, batch, hidden)  # n
         states = projected.new_empty(steps + 1, batch, hidden)
         states[0] = h0
-        weight_hh_t = weight_hh.t()
+        weight_hh_t = transposed(weight_hh, inference=inference)
         tanh = _Tanh(projected)
         for t in range(steps):
             h = states[t]
@@ -222,17 +225,17 @@ class GRURecurrence(torch.autograd.Function):
         flat = grad_hidden_parts.flatten(0, 1)  # (T*B, 3H)
         grad_weight_hh = flat.t().mm(states[:-1].flatten(0, 1))
         grad_bias_hh = flat.sum(0) if ctx.has_bias else None
-        return grad_projected, grad_h, grad_weight_hh, grad_bias_hh, None
+        return grad_projected, grad_h, grad_weight_hh, grad_bias_hh, None, None
 
 
 class ElmanRecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, projected, h0, weight_hh, relu, mask):
+    def forward(ctx, projected, h0, weight_hh, relu, mask, inference=False):
         steps = projected.size(0)
         unmasked = _unmasked_steps(mask, steps)
         states = projected.new_empty((steps + 1,) + tuple(h0.shape))
         states[0] = h0
-        weight_hh_t = weight_hh.t()
+        weight_hh_t = transposed(weight_hh, inference=inference)
         tanh = _Tanh(projected)
         for t in range(steps):
             h = torch.addmm(projected[t], states[t], weight_hh_t, out=states[t + 1])
@@ -264,7 +267,7 @@ class ElmanRecurrence(torch.autograd.Function):
             if masked:
                 grad_h.add_(keep_h)
         grad_weight_hh = grad_pre.flatten(0, 1).t().mm(states[:-1].flatten(0, 1))
-        return grad_pre, grad_h, grad_weight_hh, None, None
+        return grad_pre, grad_h, grad_weight_hh, None, None, None
 
 
 class LinearRecurrence(torch.autograd.Function):

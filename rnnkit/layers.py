@@ -63,6 +63,7 @@ from .cells import (
 from .fused import ElmanRecurrence, GRURecurrence, LSTMRecurrence
 from .scan import scan
 from .sequences import check_lengths, reverse_padded
+from .transposed import for_inference
 from .variants.dropout import dropout_mask, zoneout_masks
 from .variants.fused_lstm import LSTMVariantRecurrence
 from .variants.options import VariantOptions, VariantWeights, check_options, extra_parameter_shapes
@@ -497,7 +498,8 @@ class RNN(_RecurrentLayer):
         return step
 
     def _fused_recurrence(self, projected, state, w, mask):
-        out, h = ElmanRecurrence.apply(projected, state[0], w.weight_hh, self.nonlinearity == "relu", mask)
+        out, h = ElmanRecurrence.apply(projected, state[0], w.weight_hh, self.nonlinearity == "relu", mask,
+                                      for_inference(w.weight_hh))
         return out, (h,)
 
     def _variant_step(self, w: DirectionWeights, extras: VariantWeights, hidden_mask: Tensor | None):
@@ -572,7 +574,8 @@ class LSTM(_RecurrentLayer):
         return step
 
     def _fused_recurrence(self, projected, state, w, mask):
-        out, h, c = LSTMRecurrence.apply(projected, state[0], state[1], w.weight_hh, w.weight_hr, mask)
+        out, h, c = LSTMRecurrence.apply(projected, state[0], state[1], w.weight_hh, w.weight_hr, mask,
+                                         for_inference(w.weight_hh))
         return out, (h, c)
 
     def _variant_step(self, w: DirectionWeights, extras: VariantWeights, hidden_mask: Tensor | None):
@@ -647,7 +650,7 @@ class GRU(_RecurrentLayer):
         return step
 
     def _fused_recurrence(self, projected, state, w, mask):
-        out, h = GRURecurrence.apply(projected, state[0], w.weight_hh, w.bias_hh, mask)
+        out, h = GRURecurrence.apply(projected, state[0], w.weight_hh, w.bias_hh, mask, for_inference(w.weight_hh))
         return out, (h,)
 
     def _variant_step(self, w: DirectionWeights, extras: VariantWeights, hidden_mask: Tensor | None):

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import rnnkit
+from rnnkit.transposed import linear
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 
@@ -166,7 +167,7 @@ class LanguageModel(nn.Module):
         """(B, T, F) -> (B, T, V) logits (log-probabilities with adaptive softmax)."""
         if self.adaptive:
             return self.output.log_prob(features.flatten(0, 1)).unflatten(0, features.shape[:2])
-        return self.output(features)
+        return linear(features, self.output.weight, self.output.bias)  # cached layout in CPU inference
 
     def nll(self, features: Tensor, targets: Tensor) -> Tensor:
         """Negative log-likelihood in nats of each target: features (B, T, F), targets (B, T) -> (B, T).
