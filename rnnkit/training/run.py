@@ -64,7 +64,8 @@ def save_run_bundle(task: Task, config: RunConfig, result: FitResult, *, model: 
     """Write ``<result.out_dir>/bundle`` for a task with ``bundle_parts()``; return its folder (None: no bundle).
 
     The weights are the best validated checkpoint's when there is one, else ``model``'s (the final weights),
-    else the newest checkpoint's.
+    else the newest checkpoint's. They go into a fresh model from ``task.build_model()`` on the CPU: the
+    ``model`` given is left on its device and in its mode.
     """
     parts = getattr(task, "bundle_parts", None)
     if parts is None or result.out_dir is None:
@@ -76,10 +77,13 @@ def save_run_bundle(task: Task, config: RunConfig, result: FitResult, *, model: 
     best = [path for step, path in list_checkpoints(directory) if step == result.best_step]
     checkpoint = load_checkpoint(best[0]) if best else (None if model is not None else latest_checkpoint(directory))
     if checkpoint is not None:
-        model = task.build_model()
-        model.load_state_dict(checkpoint.weights)
-    if model is None:
+        weights = checkpoint.weights
+    elif model is not None:  # the caller's model: copy its weights and leave it as it is (device, mode)
+        weights = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    else:
         return None
+    model = task.build_model()
+    model.load_state_dict(weights)
     model = model.cpu().eval()
     kwargs = dict(parts())
     extra = {**kwargs.pop("extra", {}), "run_config": to_dict(config),

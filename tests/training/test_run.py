@@ -29,6 +29,22 @@ def test_a_task_with_bundle_parts_gets_a_bundle_of_its_best_checkpoint(tmp_path)
     assert json.loads((path / "bundle.json").read_text())["run_config"]["task"] == "char_lm"
 
 
+def test_without_checkpoints_the_given_model_is_copied_and_left_as_it_was(tmp_path):
+    text = ("abc abd " * 40, "abc " * 10)
+    options = CharLMOptions(batch_size=2, bptt=8, model=LanguageModelConfig(embedding_size=4, hidden_size=8))
+    task = CharLMTask(options, seed=0, text=text)
+    model = task.build_model().train()
+    torch.nn.init.constant_(model.embedding.weight, 0.5)  # weights that a fresh model would not have
+    from rnnkit.training.trainer import FitResult
+
+    result = FitResult(3, 0, "max_steps", {}, None, None, tmp_path)
+    bundle = load(save_run_bundle(task, RunConfig(task="char_lm"), result, model=model))
+    assert model.training  # not switched to eval mode
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(bundle.model.state_dict()[name], tensor, rtol=0, atol=0)
+    assert bundle.info["step"] == 3
+
+
 def test_no_bundle_for_a_task_without_bundle_parts(tmp_path):
     class Bare:
         pass
