@@ -42,7 +42,7 @@ def transposed(weight: Tensor, *, inference: bool | None = None) -> Tensor:
     key = (weight.data_ptr(), weight._version, weight.shape, weight.dtype)
     cached = _CACHE.get(weight)
     if cached is None or cached[0] != key:
-        with torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad():  # a normal tensor even if made in inference mode
             cached = (key, weight.detach().t().contiguous())
         _CACHE[weight] = cached
     return cached[1]

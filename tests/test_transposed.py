@@ -65,3 +65,12 @@ def test_the_cache_stays_out_of_saved_modules():
     assert set(layer.state_dict()) == {"weight", "bias"}
     loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)
     assert not vars(loaded.weight)
+
+
+def test_a_copy_made_in_inference_mode_serves_a_frozen_weight_in_training_later():
+    weight = torch.randn(4, 3)  # frozen: training with grad enabled may use the cached copy
+    with torch.inference_mode():
+        linear(torch.randn(1, 3), weight)
+    x = torch.randn(2, 3, requires_grad=True)
+    linear(x, weight).sum().backward()  # an inference tensor here could not be saved for backward
+    torch.testing.assert_close(x.grad, torch.ones(2, 4) @ weight)
