@@ -126,12 +126,13 @@ class LSTMRecurrence(torch.autograd.Function):
         # the loop below multiplies the cell gradient dc by one (T, B, 3H) factor for the i, f, g blocks:
         # d(pre-activation) of i, f, g = dc ⊙ (g, c, i) ⊙ (σ'(i), σ'(f), tanh'(g)), and of o = dh ⊙ s ⊙ σ'(o).
         i, f, cand, o = gates.chunk(4, 2)
-        derivative = gates * (1 - gates)  # σ' for i, f, o
-        derivative[..., 2 * hidden: 3 * hidden] = 1 - cand.square()  # tanh' for g
-        partners = torch.cat([cand, cells[:-1], i], dim=2).mul_(derivative[..., : 3 * hidden])  # (T, B, 3H)
-        partners = partners.view(steps, -1, 3, hidden)  # (T, B, 3, H): dc broadcasts over the 3 blocks
+        derivative = torch.addcmul(gates, gates, gates, value=-1)  # σ' = σ − σ² for i, f, o, one pass
+        derivative[..., 2 * hidden: 3 * hidden] = torch.addcmul(gates.new_ones(()), cand, cand, value=-1)  # tanh'
+        partners = gates.new_empty(steps, gates.size(1), 3, hidden)  # (T, B, 3, H): dc broadcasts over the 3 blocks
+        for block, partner in enumerate((cand, cells[:-1], i)):  # written in place: no concatenated copy
+            torch.mul(partner, derivative[..., block * hidden: (block + 1) * hidden], out=partners[:, :, block])
         o_factor = derivative[..., 3 * hidden:].mul_(tanh_cells)  # (T, B, H)
-        o_dtanh = o * (1 - tanh_cells.square())
+        o_dtanh = torch.addcmul(o, o * tanh_cells, tanh_cells, value=-1)  # o ⊙ (1 − s²)
         grad_gates = torch.empty_like(gates)
         grad_projected_h = torch.empty_like(states[1:]) if weight_hr is not None else None  # dL/dh'_t
         grad_h, grad_c = grad_h_n.clone(), grad_c_n.clone()

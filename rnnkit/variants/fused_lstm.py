@@ -143,11 +143,11 @@ class LSTMVariantRecurrence(torch.autograd.Function):
         if mask is not None:
             grad_output = grad_output * mask
         # Factors that do not depend on the incoming gradient, for all steps at once.
-        derivative = gates * (1 - gates)  # σ' for the sigmoid gates
+        derivative = torch.addcmul(gates, gates, gates, value=-1)  # σ' = σ − σ² for the sigmoid gates, one pass
         g_block = slice(hidden, 2 * hidden) if coupled else slice(2 * hidden, 3 * hidden)
-        derivative[..., g_block] = 1 - gates[..., g_block].square()  # tanh' for g
         i, g, o = gates[..., :hidden], gates[..., g_block], gates[..., -hidden:]
-        o_dtanh = o * (1 - tanh_cells.square())
+        derivative[..., g_block] = torch.addcmul(gates.new_ones(()), g, g, value=-1)  # tanh' = 1 − g² for g
+        o_dtanh = torch.addcmul(o, o * tanh_cells, tanh_cells, value=-1)  # o ⊙ (1 − s²)
         o_factor = derivative[..., -hidden:] * tanh_cells  # d(pre-activation of o) = dh ⊙ s ⊙ σ'(o)
         if coupled:
             g_minus_c = g - cells[:-1]
@@ -156,8 +156,9 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             f = gates[..., hidden: 2 * hidden]
             # d(pre-activations) of i, f, g = dc ⊙ (g, c, i) ⊙ (σ', σ', tanh'): one (T, B, 3, H) factor, so each
             # step multiplies dc once for the three blocks (as rnnkit.fused does for the plain LSTM)
-            partners = torch.cat([g, cells[:-1], i], dim=2).mul_(derivative[..., : 3 * hidden])
-            partners = partners.view(steps, -1, 3, hidden)
+            partners = gates.new_empty(steps, gates.size(1), 3, hidden)
+            for block, partner in enumerate((g, cells[:-1], i)):  # written in place: no concatenated copy
+                torch.mul(partner, derivative[..., block * hidden: (block + 1) * hidden], out=partners[:, :, block])
         if peephole is not None:
             peep = peephole.view(-1, hidden)
             p_i, p_f, p_o = peep[0], (None if coupled else peep[1]), peep[-1]
