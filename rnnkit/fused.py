@@ -79,6 +79,30 @@ def _output(states: Tensor, mask: Tensor | None) -> Tensor:
     return states if mask is None else states * mask
 
 
+def _gate_derivatives(gates: Tensor, g_block: slice) -> Tensor:
+    """Derivatives of the activations from the activated gates (T, B, G·H): σ' = σ − σ² everywhere, then
+    tanh' = 1 − g² in the cell candidate's block; one pass each, no temporaries."""
+    derivative = torch.addcmul(gates, gates, gates, value=-1)
+    g = gates[..., g_block]
+    derivative[..., g_block] = torch.addcmul(gates.new_ones(()), g, g, value=-1)
+    return derivative
+
+
+def _cell_gate_factors(g: Tensor, c: Tensor, i: Tensor, derivative: Tensor) -> Tensor:
+    """(T, B, 3, H): what the cell gradient dc is multiplied by for the pre-activations of i, f, g, namely
+    (g, c, i) ⊙ (σ'(i), σ'(f), tanh'(g)), written in place (``derivative`` holds the i, f, g blocks first)."""
+    steps, batch, hidden = g.shape
+    factors = g.new_empty(steps, batch, 3, hidden)
+    for block, partner in enumerate((g, c, i)):
+        torch.mul(partner, derivative[..., block * hidden: (block + 1) * hidden], out=factors[:, :, block])
+    return factors
+
+
+def _times_tanh_derivative(o: Tensor, s: Tensor) -> Tensor:
+    """o ⊙ (1 − s²) in two passes."""
+    return torch.addcmul(o, o * s, s, value=-1)
+
+
 class LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, projected, h0, c0, weight_hh, weight_hr, mask, inference=False):
@@ -126,13 +150,10 @@ class LSTMRecurrence(torch.autograd.Function):
         # the loop below multiplies the cell gradient dc by one (T, B, 3H) factor for the i, f, g blocks:
         # d(pre-activation) of i, f, g = dc ⊙ (g, c, i) ⊙ (σ'(i), σ'(f), tanh'(g)), and of o = dh ⊙ s ⊙ σ'(o).
         i, f, cand, o = gates.chunk(4, 2)
-        derivative = torch.addcmul(gates, gates, gates, value=-1)  # σ' = σ − σ² for i, f, o, one pass
-        derivative[..., 2 * hidden: 3 * hidden] = torch.addcmul(gates.new_ones(()), cand, cand, value=-1)  # tanh'
-        partners = gates.new_empty(steps, gates.size(1), 3, hidden)  # (T, B, 3, H): dc broadcasts over the 3 blocks
-        for block, partner in enumerate((cand, cells[:-1], i)):  # written in place: no concatenated copy
-            torch.mul(partner, derivative[..., block * hidden: (block + 1) * hidden], out=partners[:, :, block])
+        derivative = _gate_derivatives(gates, slice(2 * hidden, 3 * hidden))
+        partners = _cell_gate_factors(cand, cells[:-1], i, derivative)  # (T, B, 3, H): dc broadcasts over the 3
         o_factor = derivative[..., 3 * hidden:].mul_(tanh_cells)  # (T, B, H)
-        o_dtanh = torch.addcmul(o, o * tanh_cells, tanh_cells, value=-1)  # o ⊙ (1 − s²)
+        o_dtanh = _times_tanh_derivative(o, tanh_cells)
         grad_gates = torch.empty_like(gates)
         grad_projected_h = torch.empty_like(states[1:]) if weight_hr is not None else None  # dL/dh'_t
         grad_h, grad_c = grad_h_n.clone(), grad_c_n.clone()

@@ -37,7 +37,9 @@ def transposed(weight: Tensor, *, inference: bool | None = None) -> Tensor:
     ``inference`` overrides the test of grad mode, for callers already inside an autograd.Function
     (where grad mode is always off) that know whether the weight needs a gradient.
     """
-    if not (for_inference(weight) if inference is None else inference and weight.device.type == "cpu"):
+    if inference is None:
+        inference = for_inference(weight)
+    if not inference or weight.device.type != "cpu":
         return weight.t()
     key = (weight.data_ptr(), weight._version, weight.shape, weight.dtype)
     cached = _CACHE.get(weight)

@@ -27,7 +27,14 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..fused import _output, _Tanh, _unmasked_steps
+from ..fused import (
+    _cell_gate_factors,
+    _gate_derivatives,
+    _output,
+    _Tanh,
+    _times_tanh_derivative,
+    _unmasked_steps,
+)
 from .steps import LAYER_NORM_EPS
 
 __all__ = ["LSTMVariantRecurrence"]
@@ -143,22 +150,18 @@ class LSTMVariantRecurrence(torch.autograd.Function):
         if mask is not None:
             grad_output = grad_output * mask
         # Factors that do not depend on the incoming gradient, for all steps at once.
-        derivative = torch.addcmul(gates, gates, gates, value=-1)  # σ' = σ − σ² for the sigmoid gates, one pass
         g_block = slice(hidden, 2 * hidden) if coupled else slice(2 * hidden, 3 * hidden)
+        derivative = _gate_derivatives(gates, g_block)  # σ' for the sigmoid gates, tanh' for g
         i, g, o = gates[..., :hidden], gates[..., g_block], gates[..., -hidden:]
-        derivative[..., g_block] = torch.addcmul(gates.new_ones(()), g, g, value=-1)  # tanh' = 1 − g² for g
-        o_dtanh = torch.addcmul(o, o * tanh_cells, tanh_cells, value=-1)  # o ⊙ (1 − s²)
+        o_dtanh = _times_tanh_derivative(o, tanh_cells)
         o_factor = derivative[..., -hidden:] * tanh_cells  # d(pre-activation of o) = dh ⊙ s ⊙ σ'(o)
         if coupled:
             g_minus_c = g - cells[:-1]
             one_minus_i = 1 - i
         else:
             f = gates[..., hidden: 2 * hidden]
-            # d(pre-activations) of i, f, g = dc ⊙ (g, c, i) ⊙ (σ', σ', tanh'): one (T, B, 3, H) factor, so each
-            # step multiplies dc once for the three blocks (as rnnkit.fused does for the plain LSTM)
-            partners = gates.new_empty(steps, gates.size(1), 3, hidden)
-            for block, partner in enumerate((g, cells[:-1], i)):  # written in place: no concatenated copy
-                torch.mul(partner, derivative[..., block * hidden: (block + 1) * hidden], out=partners[:, :, block])
+            # one (T, B, 3, H) factor, so each step multiplies dc once for the i, f, g blocks (as rnnkit.fused does)
+            partners = _cell_gate_factors(g, cells[:-1], i, derivative)
         if peephole is not None:
             peep = peephole.view(-1, hidden)
             p_i, p_f, p_o = peep[0], (None if coupled else peep[1]), peep[-1]
