@@ -313,7 +313,9 @@ class _RecurrentLayer(nn.Module):
             if bool((lengths == steps).all()):
                 lengths = None  # every sequence is full: nothing to mask
         state = self._initial_state(hx, batch, unbatched, like=x)
-        if not self._runs_native(steps, x.device):
+        if self._steps_once_in_inference(x, state, lengths):
+            out, state = self._one_step(x[0], state)
+        elif not self._runs_native(steps, x.device):
             out, state = self._loop(x, state, lengths)
         elif lengths is None:
             out, state = self._native_padded(x, state)
@@ -379,6 +381,39 @@ class _RecurrentLayer(nn.Module):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+
+    def _steps_once_in_inference(self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None) -> bool:
+        """Whether this call is one decoding step that :meth:`_one_step` can take: a single time step of the
+        plain cell in eval mode, where nothing needs a gradient, and not sent to torch's kernel."""
+        if x.size(0) != 1 or lengths is not None or self.training or self.options.changes_step(False):
+            return False
+        if self._runs_native(1, x.device) or torch.is_autocast_enabled(x.device.type):
+            return False
+        if not torch.is_grad_enabled():
+            return True
+        return not (x.requires_grad or any(s.requires_grad for s in state)
+                    or any(w.requires_grad for w in self._flat_weights))
+
+    def _one_step(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """One time step, x (B, F) -> output (1, B, D*H_out) and the new state: each layer's cell equations
+        (rnnkit.cells) applied once, without the loop's per-call setup (buffers for every step, an
+        autograd.Function, masks), which costs more than the step itself when decoding feeds one token at a
+        time (a 2x512 LSTM at batch 1: see docs/decoding.md). The same numbers as the loop."""
+        finals: list[tuple[Tensor, ...]] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):  # one step: the reverse direction reads the same x
+                weights = self.direction_weights(layer, direction)
+                index = layer * self.num_directions + direction
+                new = self._step(weights)(self._project(weights, layer_input), tuple(s[index] for s in state))
+                outputs.append(new[0])
+                finals.append(new)
+            output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+            if self.options.residual and layer > 0:
+                output = output + layer_input
+            layer_input = output
+        return layer_input.unsqueeze(0), tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
 
     def _variant_recurrence(self, projected: Tensor, initial: tuple[Tensor, ...], weights: DirectionWeights,
                             extras: VariantWeights, hidden_mask: Tensor | None, mask: Tensor | None):

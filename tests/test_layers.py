@@ -335,3 +335,53 @@ def test_auto_runs_single_steps_on_the_cpu_with_the_loop():
     auto.load_state_dict(ref.state_dict())
     x = torch.randn(1, BATCH, INPUT)
     torch.testing.assert_close(auto(x)[0], ref(x)[0])
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_step_in_inference_matches_torch_without_the_loop(kind, bidirectional, monkeypatch):
+    """Decoding's one-token calls take _one_step (no loop, no autograd.Function) and give torch.nn's numbers."""
+    ref, ours = make_pair(kind, 2, bidirectional, True, torch.float64, "auto")
+    ref.eval(), ours.eval()
+    hx = initial_state(kind, 2, bidirectional, torch.float64)
+    hx = tuple(s.detach() for s in hx) if isinstance(hx, tuple) else hx.detach()
+    x = torch.randn(BATCH, 1, INPUT, dtype=torch.float64)
+    monkeypatch.setattr(type(ours), "_loop", lambda *args: pytest.fail("the loop ran a one-step inference call"))
+    with torch.no_grad():
+        expected_out, expected_state = ref(x, hx)
+        out, state = ours(x, hx)
+        torch.testing.assert_close(out, expected_out, **TOLERANCE[torch.float64])
+        for got, expected in zip(as_tuple(state), as_tuple(expected_state), strict=True):
+            torch.testing.assert_close(got, expected, **TOLERANCE[torch.float64])
+        unbatched_out, _ = ours(x[0], None)  # (1, F): unbatched, zero state
+        torch.testing.assert_close(unbatched_out, ref(x[0])[0], **TOLERANCE[torch.float64])
+
+
+def test_one_step_is_not_taken_when_a_gradient_or_training_needs_the_loop():
+    layer = rnnkit.LSTM(INPUT, HIDDEN, num_layers=2, dropout=0.5)
+    x = torch.randn(1, BATCH, INPUT)
+    state = layer._initial_state(None, BATCH, False, x)
+    layer.eval()
+    assert not layer._steps_once_in_inference(x, state, None)  # parameters want gradients
+    with torch.no_grad():
+        assert layer._steps_once_in_inference(x, state, None)
+        assert not layer._steps_once_in_inference(torch.randn(2, BATCH, INPUT), state, None)  # two steps
+        assert not layer._steps_once_in_inference(x, state, torch.tensor([1] * BATCH))
+        layer.train()  # dropout between the layers
+        assert not layer._steps_once_in_inference(x, state, None)
+    layer.eval().requires_grad_(False)
+    assert layer._steps_once_in_inference(x, state, None)  # frozen: no gradient wanted
+    assert not layer._steps_once_in_inference(x.requires_grad_(), state, None)
+    assert not rnnkit.LSTM(INPUT, HIDDEN, layer_norm=True).eval()._steps_once_in_inference(x, state[:1], None)
+    assert not rnnkit.LSTM(INPUT, HIDDEN, backend="native").eval()._steps_once_in_inference(x, state, None)
+
+
+def test_one_step_with_residual_matches_the_loop():
+    layer = rnnkit.GRU(HIDDEN, HIDDEN, num_layers=3, residual=True, dtype=torch.float64).eval()
+    x = torch.randn(1, BATCH, HIDDEN, dtype=torch.float64)
+    looped, looped_h = layer(x)  # parameters want gradients: the loop
+    with torch.no_grad():
+        assert layer._steps_once_in_inference(x, (looped_h,), None)
+        stepped, stepped_h = layer(x)
+    torch.testing.assert_close(stepped, looped.detach(), **TOLERANCE[torch.float64])
+    torch.testing.assert_close(stepped_h, looped_h.detach(), **TOLERANCE[torch.float64])

@@ -434,7 +434,11 @@ def _log_probs(processor: Processor, tokens: Tensor, logits: Tensor) -> Tensor:
 
 @torch.no_grad()
 def _stream_tokens(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
-    """Greedy or sampled tokens, one Step per model step."""
+    """Greedy or sampled tokens, one Step per model step.
+
+    At batch 1 the model step is ~2 ms, so this loop keeps its own work per step small: rows are masked only
+    once some row has finished, and greedy checks for rows with nothing left to choose on the chosen
+    log-probabilities (B values) rather than on the whole (B, V) distribution."""
     logits, state = _prefill(model, plan.prompts, plan.lengths)  # (B, V)
     batch, vocab = logits.shape
     if plan.eos_id is not None:
@@ -442,29 +446,42 @@ def _stream_tokens(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
     pad = plan.eos_id if plan.eos_id is not None else 0
     history = torch.zeros(batch, plan.max_new_tokens, dtype=torch.long, device=logits.device)  # (B, N)
     active = torch.ones(batch, dtype=torch.bool, device=logits.device)
+    all_active = True
     for step in range(plan.max_new_tokens):
         log_probs = _log_probs(plan.processor, history[:, :step], logits)  # (B, V)
-        stuck = active & ~(log_probs > float("-inf")).any(dim=-1)
-        if bool(stuck.any()):
-            raise ValueError(
-                f"processors: every token of row {int(stuck.nonzero()[0])} has score -inf (or NaN) at step "
-                f"{step}; the constraints leave nothing to generate"
-            )
         if plan.method == "sample":
-            probs = log_probs.exp().masked_fill(~active[:, None], 1.0)  # finished rows: any valid distribution
+            _check_choice(active & ~(log_probs > float("-inf")).any(dim=-1), step)  # multinomial needs a row
+            probs = log_probs.exp()
+            if not all_active:
+                probs.masked_fill_(~active[:, None], 1.0)  # finished rows: any valid distribution
             token = torch.multinomial(probs, 1, generator=plan.generator).squeeze(1)  # (B,)
+            chosen = log_probs.gather(1, token[:, None]).squeeze(1)
         else:
-            token = log_probs.argmax(dim=-1)
-        chosen = log_probs.gather(1, token[:, None]).squeeze(1)
-        token = token.masked_fill(~active, pad)
-        chosen = chosen.masked_fill(~active, 0.0)
+            chosen, token = log_probs.max(dim=-1)  # -inf or NaN when the row had nothing left to choose
+            _check_choice(~(chosen > float("-inf")) if all_active else active & ~(chosen > float("-inf")), step)
+        if not all_active:
+            token = token.masked_fill(~active, pad)
+            chosen = chosen.masked_fill(~active, 0.0)
         history[:, step] = token
         yield Step(token, chosen, active)
+        if step + 1 == plan.max_new_tokens:
+            return
         if plan.eos_id is not None:
             active = active & (token != plan.eos_id)  # a new tensor: the yielded one stays as it was
-        if step + 1 == plan.max_new_tokens or not bool(active.any()):
-            return
+            remaining = int(active.sum())
+            if remaining == 0:
+                return
+            all_active = remaining == batch
         logits, state = _advance(model, token, state)
+
+
+def _check_choice(stuck: Tensor, step: int) -> None:
+    """Raise when a row still generating has no token with a finite score left (the processors masked all)."""
+    if bool(stuck.any()):
+        raise ValueError(
+            f"processors: every token of row {int(stuck.nonzero()[0])} has score -inf (or NaN) at step "
+            f"{step}; the constraints leave nothing to generate"
+        )
 
 
 def _stream_result(search) -> Iterator[Step]:
