@@ -154,7 +154,8 @@ class LSTMVariantRecurrence(torch.autograd.Function):
         derivative = _gate_derivatives(gates, g_block)  # σ' for the sigmoid gates, tanh' for g
         i, g, o = gates[..., :hidden], gates[..., g_block], gates[..., -hidden:]
         o_dtanh = _times_tanh_derivative(o, tanh_cells)
-        o_factor = derivative[..., -hidden:] * tanh_cells  # d(pre-activation of o) = dh ⊙ s ⊙ σ'(o)
+        # d(pre-activation of o) = dh ⊙ s ⊙ σ'(o), written over σ'(o), which nothing else reads
+        o_factor = derivative[..., -hidden:].mul_(tanh_cells)
         if coupled:
             g_minus_c = g - cells[:-1]
             one_minus_i = 1 - i
@@ -220,7 +221,10 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             grad_h, grad_c = dh_previous, dc_previous
         # Parameter gradients: one multiply or reduction over all steps.
         inputs = states[:-1] if hidden_mask is None else states[:-1] * hidden_mask
-        grad_recurrent = torch.stack(grad_recurrent[::-1]) if layer_norm else grad_gates
+        if layer_norm:  # into derivative's memory, free after the loop: a fresh 13 MB buffer costs page faults
+            grad_recurrent = torch.stack(grad_recurrent[::-1], out=derivative)
+        else:
+            grad_recurrent = grad_gates
         grad_weight_hh = grad_recurrent.flatten(0, 1).t().mm(inputs.flatten(0, 1))
         grad_weight_hr = grad_ln_hh = grad_ln_cell = grad_ln_cell_bias = grad_peephole = None
         if weight_hr is not None:
