@@ -383,9 +383,9 @@ class _RecurrentLayer(nn.Module):
         return layer_input, tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
 
     def _steps_once_in_inference(self, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None) -> bool:
-        """Whether this call is one decoding step that :meth:`_one_step` can take: a single time step of the
-        plain cell in eval mode, where nothing needs a gradient, and not sent to torch's kernel."""
-        if x.size(0) != 1 or lengths is not None or self.training or self.options.changes_step(False):
+        """Whether this call is one decoding step that :meth:`_one_step` can take: a single time step in eval
+        mode, where nothing needs a gradient, and not sent to torch's kernel."""
+        if x.size(0) != 1 or lengths is not None or self.training:
             return False
         if self._runs_native(1, x.device) or torch.is_autocast_enabled(x.device.type):
             return False
@@ -396,9 +396,11 @@ class _RecurrentLayer(nn.Module):
 
     def _one_step(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One time step, x (B, F) -> output (1, B, D*H_out) and the new state: each layer's cell equations
-        (rnnkit.cells) applied once, without the loop's per-call setup (buffers for every step, an
-        autograd.Function, masks), which costs more than the step itself when decoding feeds one token at a
-        time (a 2x512 LSTM at batch 1: see docs/decoding.md). The same numbers as the loop."""
+        (rnnkit.cells, or rnnkit.variants.steps for a variant cell) applied once, without the loop's per-call
+        setup (buffers for every step, an autograd.Function, masks), which costs more than the step itself when
+        decoding feeds one token at a time (a 2x512 LSTM at batch 1: see docs/decoding.md). The same numbers
+        as the loop."""
+        variant = self.options.changes_step(False)
         finals: list[tuple[Tensor, ...]] = []
         layer_input = x
         for layer in range(self.num_layers):
@@ -406,7 +408,12 @@ class _RecurrentLayer(nn.Module):
             for direction in range(self.num_directions):  # one step: the reverse direction reads the same x
                 weights = self.direction_weights(layer, direction)
                 index = layer * self.num_directions + direction
-                new = self._step(weights)(self._project(weights, layer_input), tuple(s[index] for s in state))
+                initial = tuple(s[index] for s in state)
+                if variant:
+                    new = self._variant_one_step(weights, self.variant_weights(layer, direction), layer_input,
+                                                 initial)
+                else:
+                    new = self._step(weights)(self._project(weights, layer_input), initial)
                 outputs.append(new[0])
                 finals.append(new)
             output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
@@ -414,6 +421,17 @@ class _RecurrentLayer(nn.Module):
                 output = output + layer_input
             layer_input = output
         return layer_input.unsqueeze(0), tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+
+    def _variant_one_step(self, weights: DirectionWeights, extras: VariantWeights, x: Tensor,
+                          initial: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """One evaluation step of a variant cell: x (B, F) -> the new state. In evaluation recurrent dropout
+        and weight drop are off and zoneout keeps the expectation p of each previous unit."""
+        projected = variant_projection(self.mode, x, weights.weight_ih, weights.bias_ih, weights.bias_hh, extras)
+        inputs: Tensor | tuple[Tensor, ...] = projected
+        if self.options.zoneout:
+            keep = zoneout_masks(self.options.zoneout, 1, initial, training=False)
+            inputs = (projected, *(k[0] for k in keep))
+        return self._variant_step(weights, extras, None)(inputs, initial)
 
     def _variant_recurrence(self, projected: Tensor, initial: tuple[Tensor, ...], weights: DirectionWeights,
                             extras: VariantWeights, hidden_mask: Tensor | None, mask: Tensor | None):
@@ -625,7 +643,7 @@ class LSTM(_RecurrentLayer):
         out, h, c = LSTMVariantRecurrence.apply(
             projected, initial[0], initial[1], weights.weight_hh, weights.weight_hr, extras.layer_norm_hh_weight,
             extras.layer_norm_cell_weight, extras.layer_norm_cell_bias, extras.peephole_weight, hidden_mask,
-            keep_h, keep_c, self.options.coupled_gates, mask)
+            keep_h, keep_c, self.options.coupled_gates, mask, for_inference(weights.weight_hh))
         return out, (h, c)
 
     def _native_padded(self, x, state):

@@ -372,7 +372,6 @@ def test_one_step_is_not_taken_when_a_gradient_or_training_needs_the_loop():
     layer.eval().requires_grad_(False)
     assert layer._steps_once_in_inference(x, state, None)  # frozen: no gradient wanted
     assert not layer._steps_once_in_inference(x.requires_grad_(), state, None)
-    assert not rnnkit.LSTM(INPUT, HIDDEN, layer_norm=True).eval()._steps_once_in_inference(x, state[:1], None)
     assert not rnnkit.LSTM(INPUT, HIDDEN, backend="native").eval()._steps_once_in_inference(x, state, None)
 
 
@@ -385,3 +384,30 @@ def test_one_step_with_residual_matches_the_loop():
         stepped, stepped_h = layer(x)
     torch.testing.assert_close(stepped, looped.detach(), **TOLERANCE[torch.float64])
     torch.testing.assert_close(stepped_h, looped_h.detach(), **TOLERANCE[torch.float64])
+
+
+VARIANT_ONE_STEP = [
+    (rnnkit.LSTM, {"layer_norm": True}),
+    (rnnkit.LSTM, {"peephole": True}),
+    (rnnkit.LSTM, {"coupled_gates": True}),
+    (rnnkit.LSTM, {"zoneout": 0.3}),
+    (rnnkit.LSTM, {"layer_norm": True, "peephole": True, "zoneout": 0.3, "bidirectional": True}),
+    (rnnkit.LSTM, {"recurrent_dropout": 0.3, "weight_drop": 0.4}),  # both off in evaluation: the plain step
+    (rnnkit.GRU, {"layer_norm": True}),
+    (rnnkit.GRU, {"zoneout": 0.3, "bidirectional": True}),
+    (rnnkit.RNN, {"zoneout": 0.3}),
+]
+
+
+@pytest.mark.parametrize("cls,options", VARIANT_ONE_STEP, ids=[f"{c.__name__}-{o}" for c, o in VARIANT_ONE_STEP])
+def test_variant_one_step_in_inference_matches_the_loop(cls, options, monkeypatch):
+    torch.manual_seed(0)
+    layer = cls(INPUT, HIDDEN, num_layers=2, dtype=torch.float64, **options).eval()
+    x = torch.randn(1, BATCH, INPUT, dtype=torch.float64)
+    looped, looped_state = layer(x)  # the parameters want gradients: the loop
+    monkeypatch.setattr(type(layer), "_loop", lambda *args: pytest.fail("the loop ran a one-step inference call"))
+    with torch.no_grad():
+        stepped, stepped_state = layer(x)
+    torch.testing.assert_close(stepped, looped.detach(), **TOLERANCE[torch.float64])
+    for got, expected in zip(as_tuple(stepped_state), as_tuple(looped_state), strict=True):
+        torch.testing.assert_close(got, expected.detach(), **TOLERANCE[torch.float64])

@@ -35,6 +35,7 @@ from ..fused import (
     _times_tanh_derivative,
     _unmasked_steps,
 )
+from ..transposed import transposed
 from .steps import LAYER_NORM_EPS
 
 __all__ = ["LSTMVariantRecurrence"]
@@ -50,11 +51,14 @@ class LSTMVariantRecurrence(torch.autograd.Function):
     """apply(projected (T, B, G·H), h0 (B, H_out), c0 (B, H), weight_hh, weight_hr | None,
     layer_norm_hh_weight | None, layer_norm_cell_weight | None, layer_norm_cell_bias | None, peephole | None,
     hidden_mask (B, H_out) | None, keep_h (T, B, H_out) | None, keep_c (T, B, H) | None, coupled: bool,
-    mask (T, B, 1) | None) -> (output (T, B, H_out), h_T, c_T)."""
+    mask (T, B, 1) | None, inference: bool = False) -> (output (T, B, H_out), h_T, c_T).
+
+    ``inference``: no gradient is wanted for the weights, so they may be read in the cached layout of
+    :mod:`rnnkit.transposed`."""
 
     @staticmethod
     def forward(ctx, projected, h0, c0, weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, ln_cell_bias,
-                peephole, hidden_mask, keep_h, keep_c, coupled, mask):
+                peephole, hidden_mask, keep_h, keep_c, coupled, mask, inference=False):
         steps, batch, gate_width = projected.shape
         hidden = c0.size(-1)
         layer_norm = ln_hh_weight is not None
@@ -74,7 +78,8 @@ class LSTMVariantRecurrence(torch.autograd.Function):
         statistics: list[list[Tensor]] = [[], [], [], []]  # hh mean, hh 1/std, cell mean, cell 1/std
         tanh = _Tanh(projected)
         cells[0], states[0] = c0, h0
-        weight_hh_t = weight_hh.t()
+        weight_hh_t = transposed(weight_hh, inference=inference)
+        weight_hr_t = None if weight_hr is None else transposed(weight_hr, inference=inference)
         if peephole is not None:
             peep = peephole.view(-1, hidden)
             p_i, p_f, p_o = peep[0], (None if coupled else peep[1]), peep[-1]
@@ -121,7 +126,7 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             if weight_hr is None:
                 h_new = torch.mul(o, s, out=states[t + 1])
             else:
-                h_new = torch.mm(torch.mul(o, s, out=unprojected[t]), weight_hr.t(), out=states[t + 1])
+                h_new = torch.mm(torch.mul(o, s, out=unprojected[t]), weight_hr_t, out=states[t + 1])
             if keep_h is not None:  # zoneout; lerp is exact at d = 0 and 1
                 h_new.lerp_(h, keep_h[t])
                 torch.lerp(c_new, c, keep_c[t], out=cells[t + 1])
@@ -242,4 +247,4 @@ class LSTMVariantRecurrence(torch.autograd.Function):
             parts.append((grad_gates[..., -hidden:] * fresh).sum((0, 1)))
             grad_peephole = torch.cat(parts)
         return (grad_gates, grad_h, grad_c, grad_weight_hh, grad_weight_hr, grad_ln_hh, grad_ln_cell,
-                grad_ln_cell_bias, grad_peephole, None, None, None, None, None)
+                grad_ln_cell_bias, grad_peephole, None, None, None, None, None, None)

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..cells import elman_input_projection, gru_input_projection, lstm_input_projection
+from ..transposed import linear, transposed
 from .options import VariantOptions, VariantWeights
 
 __all__ = ["LAYER_NORM_EPS", "variant_projection", "lstm_variant_step", "gru_variant_step", "elman_variant_step",
@@ -61,7 +62,7 @@ def variant_projection(mode: str, x: Tensor, weight_ih: Tensor, bias_ih: Tensor 
     bias = bias_ih
     if mode == "LSTM" and bias_ih is not None:
         bias = bias_ih + bias_hh
-    projected = F.linear(x, weight_ih)
+    projected = linear(x, weight_ih)
     return F.layer_norm(projected, projected.shape[-1:], extras.layer_norm_ih_weight, bias, LAYER_NORM_EPS)
 
 
@@ -87,7 +88,7 @@ def lstm_variant_step(weight_hh: Tensor, weight_hr: Tensor | None, extras: Varia
         projected, keep = _split_inputs(inputs)
         h, c = state
         hidden = c.size(-1)
-        recurrent = (h if hidden_mask is None else h * hidden_mask).mm(weight_hh.t())  # (B, G·H)
+        recurrent = (h if hidden_mask is None else h * hidden_mask).mm(transposed(weight_hh))  # (B, G·H)
         if options.layer_norm:
             recurrent = F.layer_norm(recurrent, recurrent.shape[-1:], extras.layer_norm_hh_weight, None,
                                      LAYER_NORM_EPS)
@@ -114,7 +115,7 @@ def lstm_variant_step(weight_hh: Tensor, weight_hr: Tensor | None, extras: Varia
                                  LAYER_NORM_EPS)
         h_fresh = o * torch.tanh(c_out)
         if weight_hr is not None:
-            h_fresh = h_fresh.mm(weight_hr.t())  # (B, H) -> (B, P)
+            h_fresh = h_fresh.mm(transposed(weight_hr))  # (B, H) -> (B, P)
         if keep:
             return zoneout_mix(h, h_fresh, keep[0]), zoneout_mix(c, c_fresh, keep[1])
         return h_fresh, c_fresh
@@ -131,10 +132,10 @@ def gru_variant_step(weight_hh: Tensor, bias_hh: Tensor | None, extras: VariantW
         h = state[0]
         h_dropped = h if hidden_mask is None else h * hidden_mask
         if options.layer_norm:
-            recurrent = F.layer_norm(F.linear(h_dropped, weight_hh), (weight_hh.size(0),),
+            recurrent = F.layer_norm(linear(h_dropped, weight_hh), (weight_hh.size(0),),
                                      extras.layer_norm_hh_weight, bias_hh, LAYER_NORM_EPS)
         else:
-            recurrent = F.linear(h_dropped, weight_hh, bias_hh)
+            recurrent = linear(h_dropped, weight_hh, bias_hh)
         x_r, x_z, x_n = projected.chunk(3, 1)  # 3 x (B, H)
         h_r, h_z, h_n = recurrent.chunk(3, 1)
         r = torch.sigmoid(x_r + h_r)
@@ -153,7 +154,7 @@ def elman_variant_step(weight_hh: Tensor, nonlinearity: str, options: VariantOpt
     def step(inputs, state: tuple[Tensor]) -> tuple[Tensor]:
         projected, keep = _split_inputs(inputs)
         h = state[0]
-        pre = torch.addmm(projected, h if hidden_mask is None else h * hidden_mask, weight_hh.t())
+        pre = torch.addmm(projected, h if hidden_mask is None else h * hidden_mask, transposed(weight_hh))
         h_fresh = torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
         return (zoneout_mix(h, h_fresh, keep[0]) if keep else h_fresh,)
 

@@ -295,6 +295,30 @@ def test_fused_lstm_variants_equal_autograd_through_the_step(options, training):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
 
 
+@pytest.mark.parametrize("options", [dict(layer_norm=True), dict(peephole=True, zoneout=0.3)],
+                         ids=["layer_norm", "peephole-zoneout"])
+def test_fused_lstm_variants_in_inference_read_the_cached_layout_and_agree(options, monkeypatch):
+    """Without gradients the variant loop multiplies by rnnkit.transposed's cached (in, out) copies (its
+    forward is told so), with the same numbers as when autograd needs the weights."""
+    layer = make("LSTM", options, num_layers=2, proj_size=3 if options.get("peephole") else 0).eval()
+    x = torch.randn(STEPS, BATCH, INPUT, dtype=F64)
+    expected, expected_state = layer(x, lengths=[6, 2, 4])  # the weights want gradients: W.t() views
+    made = []
+    original = rnnkit.transposed.transposed
+
+    def spy(weight, *, inference=None):
+        result = original(weight, inference=inference)
+        made.append(result.is_contiguous())
+        return result
+
+    monkeypatch.setattr("rnnkit.variants.fused_lstm.transposed", spy)
+    with torch.no_grad():
+        got, got_state = layer(x, lengths=[6, 2, 4])
+    assert made and all(made)  # contiguous copies, not transposed views
+    for a, b in zip((got, *got_state), (expected, *expected_state), strict=True):
+        torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-11)
+
+
 # -- lengths, packing, bidirectional with every variant --------------------------------------------------------
 
 
