@@ -436,7 +436,7 @@ def _log_probs(processor: Processor, tokens: Tensor, logits: Tensor) -> Tensor:
 def _stream_tokens(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
     """Greedy or sampled tokens, one Step per model step.
 
-    At batch 1 the model step is ~2 ms, so this loop keeps its own work per step small: rows are masked only
+    At batch 1 a model step takes a millisecond or two, so this loop keeps its own work per step small: rows are masked only
     once some row has finished, and greedy checks for rows with nothing left to choose on the chosen
     log-probabilities (B values) rather than on the whole (B, V) distribution."""
     logits, state = _prefill(model, plan.prompts, plan.lengths)  # (B, V)
@@ -457,8 +457,9 @@ def _stream_tokens(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
             token = torch.multinomial(probs, 1, generator=plan.generator).squeeze(1)  # (B,)
             chosen = log_probs.gather(1, token[:, None]).squeeze(1)
         else:
-            chosen, token = log_probs.max(dim=-1)  # -inf or NaN when the row had nothing left to choose
-            _check_choice(~(chosen > float("-inf")) if all_active else active & ~(chosen > float("-inf")), step)
+            chosen, token = log_probs.max(dim=-1)
+            dead = ~(chosen > float("-inf"))  # -inf or NaN: the row had nothing left to choose
+            _check_choice(dead if all_active else active & dead, step)
         if not all_active:
             token = token.masked_fill(~active, pad)
             chosen = chosen.masked_fill(~active, 0.0)
