@@ -4,9 +4,11 @@ layers, variable-length sequences, training, generation and serving."""
 from .cells import ElmanCell, GRUCell, LSTMCell
 from .layers import GRU, LSTM, RNN
 
+RNNCell = ElmanCell  # torch.nn's name for the Elman cell, for drop-in use
+
 __version__ = "0.1.0"
 
-__all__ = ["RNN", "LSTM", "GRU", "ElmanCell", "LSTMCell", "GRUCell", "__version__", "load"]
+__all__ = ["RNN", "LSTM", "GRU", "ElmanCell", "RNNCell", "LSTMCell", "GRUCell", "__version__", "load"]
 
 
 def load(path, *, device="cpu"):

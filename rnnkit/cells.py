@@ -22,6 +22,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .errors import InputError, torch_type_name, with_torch_message
 from .transposed import linear, transposed
 
 __all__ = [
@@ -112,8 +113,7 @@ class _CellBase(nn.Module):
         super().__init__()
         _check_positive_int("input_size", input_size)
         _check_positive_int("hidden_size", hidden_size)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias: expected a bool, got {type(bias).__name__} {bias!r}")
+        _check_bool("bias", bias)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
@@ -136,27 +136,53 @@ class _CellBase(nn.Module):
             for weight in self.parameters():
                 weight.uniform_(-bound, bound)
 
+    @property
+    def _torch_name(self) -> str:
+        """torch.nn's name for this cell, as its error messages say it."""
+        return type(self).__name__.replace("Elman", "RNN")
+
     def _batched_input(self, input: Tensor) -> tuple[Tensor, bool]:
         if not isinstance(input, Tensor):
             raise TypeError(f"input: expected a Tensor, got {type(input).__name__}")
         if input.dim() not in (1, 2):
-            raise ValueError(f"input: expected a 1-D (F) or 2-D (B, F) tensor, got shape {tuple(input.shape)}")
+            raise ValueError(with_torch_message(
+                f"input: expected a 1-D (F) or 2-D (B, F) tensor, got shape {tuple(input.shape)}",
+                f"{self._torch_name}: Expected input to be 1D or 2D, got {input.dim()}D instead"))
         if input.size(-1) != self.input_size:
-            raise ValueError(
+            raise InputError(with_torch_message(
                 f"input: expected feature size {self.input_size} (input_size), got {input.size(-1)} "
-                f"in shape {tuple(input.shape)}"
-            )
+                f"in shape {tuple(input.shape)}",
+                f"input has inconsistent input_size: got {input.size(-1)} expected {self.input_size}"))
         _check_like_weight("input", input, self.weight_ih)
         return (input, False) if input.dim() == 2 else (input.unsqueeze(0), True)
 
-    def _state(self, name: str, value: Tensor | None, batch: int, size: int, unbatched: bool, like: Tensor) -> Tensor:
+    def _check_state_dims(self, names: tuple[str, ...], values: tuple) -> None:
+        """torch checks every state's number of dimensions before anything else (ValueError)."""
+        for index, (name, value) in enumerate(zip(names, values, strict=True)):
+            if value is None:
+                continue
+            if not isinstance(value, Tensor):
+                raise TypeError(f"{name}: expected a Tensor, got {type(value).__name__}")
+            if value.dim() not in (1, 2):
+                what = "hidden" if len(names) == 1 else f"hx[{index}]"
+                raise ValueError(with_torch_message(
+                    f"{name}: expected a 1-D (H) or 2-D (B, H) tensor, got shape {tuple(value.shape)}",
+                    f"{self._torch_name}: Expected {what} to be 1D or 2D, got {value.dim()}D instead"))
+
+    def _state(self, name: str, index: int, value: Tensor | None, batch: int, size: int, unbatched: bool,
+               like: Tensor) -> Tensor:
+        """The state number ``index`` (torch's hidden0, hidden1), checked against the input: (B, size)."""
         if value is None:
             return like.new_zeros(batch, size)
-        if not isinstance(value, Tensor):
-            raise TypeError(f"{name}: expected a Tensor, got {type(value).__name__}")
         expected = (size,) if unbatched else (batch, size)
         if tuple(value.shape) != expected:
-            raise ValueError(f"{name}: expected shape {expected}, got {tuple(value.shape)}")
+            seen = value.unsqueeze(0) if unbatched else value  # the state as torch's cell kernel checks it
+            if seen.size(0) != batch:
+                torch_message = f"Input batch size {batch} doesn't match hidden{index} batch size {seen.size(0)}"
+            else:
+                torch_message = f"hidden{index} has inconsistent hidden_size: got {seen.size(1)}, expected {size}"
+            raise InputError(with_torch_message(f"{name}: expected shape {expected}, got {tuple(value.shape)}",
+                                                torch_message))
         _check_like_weight(name, value, self.weight_ih)
         return value.unsqueeze(0) if unbatched else value
 
@@ -188,15 +214,15 @@ class ElmanCell(_CellBase):
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", device=None, dtype=None
     ) -> None:
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
+        _check_nonlinearity(nonlinearity)
         super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
         self.reset_parameters()
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, unbatched = self._batched_input(input)
-        h = self._state("hx", hx, x.size(0), self.hidden_size, unbatched, x)
+        self._check_state_dims(("hx",), (hx,))
+        h = self._state("hx", 0, hx, x.size(0), self.hidden_size, unbatched, x)
         projected = elman_input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh)
         h_next = elman_step(projected, h, self.weight_hh, self.nonlinearity)
         return h_next.squeeze(0) if unbatched else h_next
@@ -250,8 +276,9 @@ class LSTMCell(_CellBase):
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
             raise ValueError(f"hx: expected a tuple (h, c) of two tensors or None, got {type(hx).__name__}")
         h0, c0 = (None, None) if hx is None else hx
-        h = self._state("hx[0] (h)", h0, x.size(0), self.proj_size or self.hidden_size, unbatched, x)
-        c = self._state("hx[1] (c)", c0, x.size(0), self.hidden_size, unbatched, x)
+        self._check_state_dims(("hx[0] (h)", "hx[1] (c)"), (h0, c0))
+        h = self._state("hx[0] (h)", 0, h0, x.size(0), self.proj_size or self.hidden_size, unbatched, x)
+        c = self._state("hx[1] (c)", 1, c0, x.size(0), self.hidden_size, unbatched, x)
         projected = lstm_input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh)
         h_next, c_next = lstm_step(projected, h, c, self.weight_hh, self.weight_hr)
         return (h_next.squeeze(0), c_next.squeeze(0)) if unbatched else (h_next, c_next)
@@ -288,7 +315,8 @@ class GRUCell(_CellBase):
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, unbatched = self._batched_input(input)
-        h = self._state("hx", hx, x.size(0), self.hidden_size, unbatched, x)
+        self._check_state_dims(("hx",), (hx,))
+        h = self._state("hx", 0, hx, x.size(0), self.hidden_size, unbatched, x)
         projected = gru_input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh)
         h_next = gru_step(projected, h, self.weight_hh, self.bias_hh)
         return h_next.squeeze(0) if unbatched else h_next
@@ -301,29 +329,55 @@ class GRUCell(_CellBase):
 
 def _check_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
+        raise TypeError(with_torch_message(f"{name}: expected a positive int, got {type(value).__name__} {value!r}",
+                                           f"{name} should be of type int, got: {type(value).__name__}"))
     if value <= 0:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
+        raise ValueError(with_torch_message(f"{name}: expected a positive int, got {value}",
+                                            f"{name} must be greater than zero"))
 
 
 def _check_proj_size(proj_size, hidden_size) -> None:
     if isinstance(proj_size, bool) or not isinstance(proj_size, int):
         raise TypeError(f"proj_size: expected an int >= 0, got {type(proj_size).__name__} {proj_size!r}")
     if proj_size < 0:
-        raise ValueError(f"proj_size: expected an int >= 0, got {proj_size}")
+        raise ValueError(with_torch_message(f"proj_size: expected an int >= 0, got {proj_size}",
+                                            "proj_size should be a positive integer or zero to disable projections"))
     if proj_size and isinstance(hidden_size, int) and proj_size >= hidden_size:
-        raise ValueError(f"proj_size: expected less than hidden_size={hidden_size}, got {proj_size}")
+        raise ValueError(with_torch_message(f"proj_size: expected less than hidden_size={hidden_size}, got {proj_size}",
+                                            "proj_size has to be smaller than hidden_size"))
 
 
-def _check_like_weight(name: str, tensor: Tensor, weight: Tensor) -> None:
-    """Input and state must share the parameters' dtype and device: no silent casts or copies."""
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(with_torch_message(f"{name}: expected a bool, got {type(value).__name__} {value!r}",
+                                           f"{name} should be of type bool, got: {type(value).__name__}"))
+
+
+def _check_nonlinearity(nonlinearity) -> None:
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(with_torch_message(
+            f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}",
+            f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."))
+
+
+def _check_like_weight(name: str, tensor: Tensor, weight: Tensor, *, layer_input: bool = False) -> None:
+    """Input and state must share the parameters' dtype and device: no silent casts or copies.
+
+    torch.nn's layers check the input's dtype themselves (ValueError); a state's dtype, and a cell's input, are
+    refused by the matrix multiply (RuntimeError), and so is a device mismatch: :class:`InputError` is both."""
     if tensor.dtype != weight.dtype:
-        raise ValueError(
-            f"{name}: expected dtype {weight.dtype} (the parameters' dtype), got {tensor.dtype}; "
-            f"convert the input with .to({weight.dtype}) or the module with .to(dtype)"
-        )
+        explanation = (f"{name}: expected dtype {weight.dtype} (the parameters' dtype), got {tensor.dtype}; "
+                       f"convert the input with .to({weight.dtype}) or the module with .to(dtype)")
+        if layer_input:
+            raise ValueError(with_torch_message(
+                explanation, f"RNN input dtype ({tensor.dtype}) does not match weight dtype ({weight.dtype}). "
+                             f"Convert input: input.to({weight.dtype}), or convert model: model.to({tensor.dtype})"))
+        raise InputError(with_torch_message(
+            explanation, f"mat1 and mat2 must have the same dtype, but got {torch_type_name(tensor.dtype)} and "
+                         f"{torch_type_name(weight.dtype)}"))
     if tensor.device != weight.device:
-        raise ValueError(
+        raise InputError(with_torch_message(
             f"{name}: expected device {weight.device} (the parameters' device), got {tensor.device}; "
-            f"move the input with .to({str(weight.device)!r}) or the module with .to(device)"
-        )
+            f"move the input with .to({str(weight.device)!r}) or the module with .to(device)",
+            f"Input and parameter tensors are not at the same device, found input tensor at {tensor.device} "
+            f"and parameter tensor at {weight.device}"))

@@ -29,15 +29,24 @@ Elman: h' = act(pre);  dpre = dh' ⊙ act'(pre);  to step t-1: dpre W_hh.
 Variable lengths use a mask (T, B, 1): a row whose sequence has ended keeps its state and outputs zero, so in
 the backward pass its gradient passes through to the previous state untouched.
 
-These functions support first derivatives only (no double backward).
+The hand-derived backward computes first derivatives. Where it cannot serve, each function differentiates
+itself with autograd instead (:func:`_autograd_backward`): it runs again on its saved inputs as plain
+differentiable operations (the step functions of :mod:`rnnkit.cells` folded by :func:`rnnkit.scan.scan`) and
+lets autograd take the derivative. That happens for a double backward (``create_graph=True``, as a gradient
+penalty does: the gradient must itself be differentiable) and for batched gradients under vmap
+(``is_grads_batched=True``, ``jacobian(vectorize=True)``), where the in-place writes into unbatched buffers
+are not possible. To allow it, every function keeps its inputs (the projected inputs (T, B, G·H) among them)
+until its backward, besides the buffers of the hand-derived pass. Under torch.func transforms and forward-mode
+AD, which an ``autograd.Function`` of this style cannot take part in, the layers use ``scan`` directly.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
+from .cells import elman_step, gru_step, lstm_step
+from .scan import scan
 from .transposed import transposed
 
 
@@ -103,6 +112,84 @@ def _times_tanh_derivative(o: Tensor, s: Tensor) -> Tensor:
     return torch.addcmul(o, o * s, s, value=-1)
 
 
+def transforms_active(*tensors: Tensor | None) -> bool:
+    """Whether a torch.func transform (vmap, grad, jacrev, ...) or forward-mode AD sees these tensors; the
+    functions here cannot take part in either, so callers differentiate through plain autograd instead."""
+    if torch.autograd.forward_ad._current_level >= 0:
+        return True
+    functorch = torch._C._functorch
+    # is_legacy_batchedtensor: the vmap of torch.autograd.grad(is_grads_batched=True) and jacobian(vectorize=True)
+    return any(t is not None and (functorch.is_functorch_wrapped_tensor(t) or functorch.is_legacy_batchedtensor(t))
+               for t in tensors)
+
+
+def _save(ctx, arguments: tuple, *intermediates: Tensor | None) -> None:
+    """Save a forward's arguments (tensors with save_for_backward, the rest on ctx) and its intermediates."""
+    ctx.tensor_positions = [i for i, a in enumerate(arguments) if isinstance(a, Tensor)]
+    ctx.other_arguments = {i: a for i, a in enumerate(arguments) if not isinstance(a, Tensor)}
+    ctx.save_for_backward(*(arguments[i] for i in ctx.tensor_positions), *intermediates)
+
+
+def _saved(ctx) -> tuple[list, tuple]:
+    """The forward's arguments and intermediates saved by :func:`_save`."""
+    saved = ctx.saved_tensors
+    count = len(ctx.tensor_positions)
+    arguments = [None] * (count + len(ctx.other_arguments))
+    for position, tensor in zip(ctx.tensor_positions, saved[:count], strict=True):
+        arguments[position] = tensor
+    for position, value in ctx.other_arguments.items():
+        arguments[position] = value
+    return arguments, saved[count:]
+
+
+def _by_hand(grads: tuple[Tensor | None, ...]) -> bool:
+    """Whether the hand-derived backward can serve: not when the gradient must be differentiable
+    (create_graph=True runs the backward in grad mode) nor when the gradients are batched by vmap."""
+    return not torch.is_grad_enabled() and not transforms_active(*grads)
+
+
+def _autograd_backward(ctx, reference, arguments: list, grads: tuple[Tensor | None, ...]) -> tuple:
+    """The gradients of ``reference(*arguments)`` (the forward written as plain autograd operations) by autograd.
+
+    With create_graph=True the saved arguments keep their history, so the gradient is a differentiable function
+    of the inputs and of ``grads``; otherwise (batched gradients) a fresh graph over detached copies serves."""
+    create_graph = torch.is_grad_enabled()
+    needs = ctx.needs_input_grad
+    if not create_graph:
+        arguments = [a.detach().requires_grad_(bool(needs[i]) and a.is_floating_point())
+                     if isinstance(a, Tensor) else a for i, a in enumerate(arguments)]
+    with torch.enable_grad():
+        outputs = reference(*arguments)
+    wanted = [i for i, a in enumerate(arguments) if needs[i] and isinstance(a, Tensor)]
+    pairs = [(out, grad) for out, grad in zip(outputs, grads, strict=True) if out.requires_grad and grad is not None]
+    found = torch.autograd.grad([out for out, _ in pairs], [arguments[i] for i in wanted],
+                                [grad for _, grad in pairs], create_graph=create_graph, allow_unused=True)
+    result = [None] * len(arguments)
+    for i, grad in zip(wanted, found, strict=True):
+        result[i] = grad
+    return tuple(result)
+
+
+def lstm_reference(projected, h0, c0, weight_hh, weight_hr, mask, inference=False):
+    """LSTMRecurrence's forward as autograd operations: rnnkit.cells.lstm_step folded by rnnkit.scan.scan."""
+    out, (h, c) = scan(lambda x, state: lstm_step(x, state[0], state[1], weight_hh, weight_hr), projected,
+                       (h0, c0), mask)
+    return out, h, c
+
+
+def gru_reference(projected, h0, weight_hh, bias_hh, mask, inference=False):
+    """GRURecurrence's forward as autograd operations."""
+    out, (h,) = scan(lambda x, state: (gru_step(x, state[0], weight_hh, bias_hh),), projected, (h0,), mask)
+    return out, h
+
+
+def elman_reference(projected, h0, weight_hh, relu, mask, inference=False):
+    """ElmanRecurrence's forward as autograd operations."""
+    nonlinearity = "relu" if relu else "tanh"
+    out, (h,) = scan(lambda x, state: (elman_step(x, state[0], weight_hh, nonlinearity),), projected, (h0,), mask)
+    return out, h
+
+
 class LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, projected, h0, c0, weight_hh, weight_hr, mask, inference=False):
@@ -134,14 +221,17 @@ class LSTMRecurrence(torch.autograd.Function):
                 valid = mask[t]
                 cells[t + 1] = torch.where(valid, cells[t + 1], cells[t])
                 states[t + 1] = torch.where(valid, states[t + 1], states[t])
-        ctx.save_for_backward(gates, cells, tanh_cells, states, unprojected, weight_hh, weight_hr, mask)
+        _save(ctx, (projected, h0, c0, weight_hh, weight_hr, mask, inference), gates, cells, tanh_cells, states,
+              unprojected)
         ctx.unmasked = unmasked
         return _output(states[1:], mask), states[steps].clone(), cells[steps].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output, grad_h_n, grad_c_n):
-        gates, cells, tanh_cells, states, unprojected, weight_hh, weight_hr, mask = ctx.saved_tensors
+        arguments, (gates, cells, tanh_cells, states, unprojected) = _saved(ctx)
+        if not _by_hand((grad_output, grad_h_n, grad_c_n)):
+            return _autograd_backward(ctx, lstm_reference, arguments, (grad_output, grad_h_n, grad_c_n))
+        weight_hh, weight_hr, mask = arguments[3:6]
         steps, _, four_hidden = gates.shape
         hidden = four_hidden // 4
         if mask is not None:
@@ -209,15 +299,17 @@ class GRURecurrence(torch.autograd.Function):
             h_next = torch.sub(h, n, out=states[t + 1]).mul_(z).add_(n)  # n + z ⊙ (h - n)
             if t >= unmasked:
                 states[t + 1] = torch.where(mask[t], h_next, h)
-        ctx.save_for_backward(hidden_parts, reset_update, new, states, weight_hh, mask)
+        _save(ctx, (projected, h0, weight_hh, bias_hh, mask, inference), hidden_parts, reset_update, new, states)
         ctx.has_bias = bias_hh is not None
         ctx.unmasked = unmasked
         return _output(states[1:], mask), states[steps].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output, grad_h_n):
-        hidden_parts, reset_update, new, states, weight_hh, mask = ctx.saved_tensors
+        arguments, (hidden_parts, reset_update, new, states) = _saved(ctx)
+        if not _by_hand((grad_output, grad_h_n)):
+            return _autograd_backward(ctx, gru_reference, arguments, (grad_output, grad_h_n))
+        weight_hh, mask = arguments[2], arguments[4]
         steps, _, hidden = new.shape
         if mask is not None:
             grad_output = grad_output * mask
@@ -264,15 +356,17 @@ class ElmanRecurrence(torch.autograd.Function):
             h.relu_() if relu else tanh(h)
             if t >= unmasked:
                 states[t + 1] = torch.where(mask[t], h, states[t])
-        ctx.save_for_backward(states, weight_hh, mask)
+        _save(ctx, (projected, h0, weight_hh, relu, mask, inference), states)
         ctx.relu = relu
         ctx.unmasked = unmasked
         return _output(states[1:], mask), states[steps].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output, grad_h_n):
-        states, weight_hh, mask = ctx.saved_tensors
+        arguments, (states,) = _saved(ctx)
+        if not _by_hand((grad_output, grad_h_n)):
+            return _autograd_backward(ctx, elman_reference, arguments, (grad_output, grad_h_n))
+        weight_hh, mask = arguments[2], arguments[4]
         steps = states.size(0) - 1
         if mask is not None:
             grad_output = grad_output * mask
@@ -311,16 +405,27 @@ class LinearRecurrence(torch.autograd.Function):
         previous = h0
         for t in range(b.size(0)):
             previous = torch.addcmul(b[t], a[t], previous, out=states[t])
-        ctx.save_for_backward(a, states, h0)
+        _save(ctx, (a, b, h0), states)
         return states
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_states):
-        a, states, h0 = ctx.saved_tensors
+        arguments, (states,) = _saved(ctx)
+        if not _by_hand((grad_states,)):
+            return _autograd_backward(ctx, linear_reference, arguments, (grad_states,))
+        a, _, h0 = arguments
         grad_b = torch.empty_like(states)
         grad_b[-1] = grad_states[-1]
         for t in reversed(range(states.size(0) - 1)):
             torch.addcmul(grad_states[t], a[t + 1], grad_b[t + 1], out=grad_b[t])
         previous = torch.cat([h0.unsqueeze(0), states[:-1]])  # h_0 .. h_{T-1}
         return grad_b * previous, grad_b, a[0] * grad_b[0]
+
+
+def linear_reference(a: Tensor, b: Tensor, h0: Tensor) -> tuple[Tensor]:
+    """LinearRecurrence's forward as autograd operations (a one-element tuple, as _autograd_backward takes)."""
+    states, previous = [], h0
+    for t in range(b.size(0)):
+        previous = torch.addcmul(b[t], a[t], previous)
+        states.append(previous)
+    return (torch.stack(states),)

@@ -49,8 +49,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from . import init as rnn_init
 from .cells import (
-    NONLINEARITIES,
+    _check_bool,
     _check_like_weight,
+    _check_nonlinearity,
     _check_positive_int,
     _check_proj_size,
     elman_input_projection,
@@ -60,7 +61,8 @@ from .cells import (
     lstm_input_projection,
     lstm_step,
 )
-from .fused import ElmanRecurrence, GRURecurrence, LSTMRecurrence
+from .errors import InputError, with_torch_message
+from .fused import ElmanRecurrence, GRURecurrence, LSTMRecurrence, transforms_active
 from .scan import scan
 from .sequences import check_lengths, reverse_padded
 from .transposed import for_inference
@@ -82,6 +84,15 @@ class DirectionWeights(NamedTuple):
     bias_ih: Tensor | None
     bias_hh: Tensor | None
     weight_hr: Tensor | None
+
+
+def _refuse_proj_size(proj_size) -> None:
+    """torch.nn.RNN and GRU refuse the proj_size keyword whatever its value: only the LSTM projects."""
+    if proj_size is not None:
+        raise ValueError(with_torch_message(
+            f"proj_size: only LSTM has an output projection (h = W_hr (o ⊙ tanh(c))); leave proj_size out for "
+            f"RNN and GRU, got proj_size={proj_size!r}",
+            "proj_size argument is only supported for LSTM, not RNN or GRU"))
 
 
 class _RecurrentLayer(nn.Module):
@@ -109,10 +120,11 @@ class _RecurrentLayer(nn.Module):
         _check_positive_int("hidden_size", hidden_size)
         _check_positive_int("num_layers", num_layers)
         for name, value in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
+            _check_bool(name, value)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ValueError(f"dropout: expected a number in [0, 1], got {dropout!r}")
+            raise ValueError(with_torch_message(
+                f"dropout: expected a number in [0, 1], got {dropout!r}",
+                "dropout should be a number in range [0, 1] representing the probability of an element being zeroed"))
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"dropout={dropout} has no effect with num_layers=1: dropout applies between layers",
                           stacklevel=3)
@@ -279,9 +291,13 @@ class _RecurrentLayer(nn.Module):
 
     def _forward_packed(self, packed: PackedSequence, hx) -> tuple[PackedSequence, tuple[Tensor, ...]]:
         data, batch_sizes = packed.data, packed.batch_sizes
+        if data.dim() != 2:
+            raise InputError(with_torch_message(
+                f"input (PackedSequence.data): expected a 2-D (sum of lengths, input_size) tensor, got shape "
+                f"{tuple(data.shape)}", f"input must have 2 dimensions, got {data.dim()}"))
         self._check_input(data, "input (PackedSequence.data)")
         batch = int(batch_sizes[0])
-        state = self._initial_state(hx, batch, unbatched=False, like=data)
+        state = self._initial_state(hx, batch, unbatched=False, like=data, packed=True)
         if packed.sorted_indices is not None:  # hx comes in the caller's order; the packed data is sorted
             state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
         if self._runs_native(len(batch_sizes), data.device):
@@ -298,8 +314,10 @@ class _RecurrentLayer(nn.Module):
         if not isinstance(input, Tensor):
             raise TypeError(f"input: expected a Tensor or a PackedSequence, got {type(input).__name__}")
         if input.dim() not in (2, 3):
-            raise ValueError(f"input: expected a 3-D (batched) or 2-D (unbatched) tensor, got shape "
-                             f"{tuple(input.shape)}")
+            raise ValueError(with_torch_message(
+                f"input: expected a 3-D (batched) or 2-D (unbatched) tensor, got shape {tuple(input.shape)}",
+                f"{self._torch_name}: Expected input to be 2D or 3D, got {input.dim()}D"
+                f"{' tensor' if self._torch_name == 'RNN' else ''} instead"))
         self._check_input(input, "input")
         unbatched = input.dim() == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)  # (T, B, F)
@@ -365,13 +383,16 @@ class _RecurrentLayer(nn.Module):
                     extras = VariantWeights(*(w if w is None else w.to(projected.dtype) for w in extras))
                     initial = tuple(s.to(projected.dtype) for s in initial)
                     hidden_mask = None if hidden_mask is None else hidden_mask.to(projected.dtype)
+                # torch.func transforms and forward-mode AD need plain autograd operations: scan through the cells
+                fused = self.fused_loop and not transforms_active(projected, *initial, weights.weight_hh)
                 if not options.changes_step(training):
-                    if self.fused_loop:
+                    if fused:
                         out, final = self._fused_recurrence(projected, initial, weights, mask)
                     else:
                         out, final = scan(self._step(weights), projected, initial, mask)
                 else:
-                    out, final = self._variant_recurrence(projected, initial, weights, extras, hidden_mask, mask)
+                    out, final = self._variant_recurrence(projected, initial, weights, extras, hidden_mask, mask,
+                                                          fused)
                 outputs.append(reverse_padded(out, lengths) if direction else out)
                 finals.append(final)
             output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
@@ -434,9 +455,9 @@ class _RecurrentLayer(nn.Module):
         return self._variant_step(weights, extras, None)(inputs, initial)
 
     def _variant_recurrence(self, projected: Tensor, initial: tuple[Tensor, ...], weights: DirectionWeights,
-                            extras: VariantWeights, hidden_mask: Tensor | None, mask: Tensor | None):
+                            extras: VariantWeights, hidden_mask: Tensor | None, mask: Tensor | None, fused: bool):
         """The recurrence of a variant cell (rnnkit.variants): plain autograd through its step function,
-        or, for the LSTM with ``fused_loop``, the hand-derived rnnkit.variants.fused_lstm."""
+        or, for the LSTM when ``fused``, the hand-derived rnnkit.variants.fused_lstm."""
         keep = ()
         if self.options.zoneout:
             keep = zoneout_masks(self.options.zoneout, projected.size(0), initial, self.training)
@@ -454,13 +475,21 @@ class _RecurrentLayer(nn.Module):
 
     # -- checks ----------------------------------------------------------------------------------------
 
-    def _check_input(self, x: Tensor, name: str) -> None:
-        if x.size(-1) != self.input_size:
-            raise ValueError(f"{name}: expected feature size {self.input_size} (input_size) in the last dimension, "
-                             f"got {x.size(-1)} in shape {tuple(x.shape)}")
-        _check_like_weight(name, x, self.weight_ih_l0)
+    @property
+    def _torch_name(self) -> str:
+        """The torch.nn class this layer stands in for, as its error messages name it."""
+        return "RNN" if self.mode.startswith("RNN") else self.mode
 
-    def _initial_state(self, hx, batch: int, unbatched: bool, like: Tensor) -> tuple[Tensor, ...]:
+    def _check_input(self, x: Tensor, name: str) -> None:
+        _check_like_weight(name, x, self.weight_ih_l0, layer_input=True)
+        if x.size(-1) != self.input_size:
+            raise InputError(with_torch_message(
+                f"{name}: expected feature size {self.input_size} (input_size) in the last dimension, got "
+                f"{x.size(-1)} in shape {tuple(x.shape)}",
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.size(-1)}"))
+
+    def _initial_state(self, hx, batch: int, unbatched: bool, like: Tensor,
+                       packed: bool = False) -> tuple[Tensor, ...]:
         """hx as a tuple of (D*L, B, ·) tensors (zeros when None), after checking count, shape, dtype, device."""
         layers = self.num_layers * self.num_directions
         sizes = self._state_sizes()
@@ -476,15 +505,29 @@ class _RecurrentLayer(nn.Module):
                 count = len(hx) if isinstance(hx, (tuple, list)) else type(hx).__name__
                 raise ValueError(f"hx: expected a tuple (h_0, c_0) of two tensors, got {count}")
             parts = tuple(hx)
-        checked = []
-        for name, part, size in zip(names, parts, sizes, strict=True):
+        for name, part in zip(names, parts, strict=True):
             if not isinstance(part, Tensor):
                 raise TypeError(f"{name}: expected a Tensor, got {type(part).__name__}")
+        dims = 2 if unbatched else 3
+        if not packed and any(part.dim() != dims for part in parts):
+            kind = "unbatched 2-D" if unbatched else "batched 3-D"
+            got = ", ".join(f"{part.dim()}-D" for part in parts)
+            torch_message = (f"For {kind} input, hx should also be {dims}-D but got {got} tensor" if len(parts) == 1
+                             else f"For {kind} input, hx and cx should also be {dims}-D but got ({got}) tensors")
+            raise InputError(with_torch_message(
+                f"hx: expected {dims}-D state tensors for a {dims}-D input, got "
+                f"{', '.join(str(tuple(part.shape)) for part in parts)}", torch_message))
+        checked = []
+        for index, (name, part, size) in enumerate(zip(names, parts, sizes, strict=True)):
             expected = (layers, size) if unbatched else (layers, batch, size)
             if tuple(part.shape) != expected:
-                raise ValueError(f"{name}: expected shape {expected} (num_layers * num_directions, "
-                                 f"{'' if unbatched else 'batch, '}{'hidden_size' if size == self.hidden_size else 'proj_size'}), "
-                                 f"got {tuple(part.shape)}")
+                what = "hidden" if len(parts) == 1 else f"hidden[{index}]"
+                seen = part.unsqueeze(1) if unbatched else part  # torch compares the state with a batch of 1
+                raise InputError(with_torch_message(
+                    f"{name}: expected shape {expected} (num_layers * num_directions, "
+                    f"{'' if unbatched else 'batch, '}{'hidden_size' if size == self.hidden_size else 'proj_size'}), "
+                    f"got {tuple(part.shape)}",
+                    f"Expected {what} size {(layers, 1 if unbatched else batch, size)}, got {list(seen.shape)}"))
             _check_like_weight(name, part, self.weight_ih_l0)
             checked.append(part.unsqueeze(1) if unbatched else part)
         return tuple(checked)
@@ -531,9 +574,9 @@ class RNN(_RecurrentLayer):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None, *, backend: str = "auto", init: str = "default",
                  recurrent_dropout: float = 0.0, weight_drop: float = 0.0, zoneout: float = 0.0,
-                 residual: bool = False) -> None:
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
+                 residual: bool = False, proj_size: None = None) -> None:
+        _refuse_proj_size(proj_size)
+        _check_nonlinearity(nonlinearity)
         self.nonlinearity = nonlinearity
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         options = check_options("RNN", num_layers, recurrent_dropout=recurrent_dropout, weight_drop=weight_drop,
@@ -634,9 +677,9 @@ class LSTM(_RecurrentLayer):
     def _variant_step(self, w: DirectionWeights, extras: VariantWeights, hidden_mask: Tensor | None):
         return lstm_variant_step(w.weight_hh, w.weight_hr, extras, self.options, hidden_mask)
 
-    def _variant_recurrence(self, projected, initial, weights, extras, hidden_mask, mask):
-        if not self.fused_loop:
-            return super()._variant_recurrence(projected, initial, weights, extras, hidden_mask, mask)
+    def _variant_recurrence(self, projected, initial, weights, extras, hidden_mask, mask, fused):
+        if not fused:
+            return super()._variant_recurrence(projected, initial, weights, extras, hidden_mask, mask, fused)
         keep_h = keep_c = None
         if self.options.zoneout:
             keep_h, keep_c = zoneout_masks(self.options.zoneout, projected.size(0), initial, self.training)
@@ -687,7 +730,8 @@ class GRU(_RecurrentLayer):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None, *, backend: str = "auto", init: str = "default", layer_norm: bool = False,
                  recurrent_dropout: float = 0.0, weight_drop: float = 0.0, zoneout: float = 0.0,
-                 residual: bool = False) -> None:
+                 residual: bool = False, proj_size: None = None) -> None:
+        _refuse_proj_size(proj_size)
         options = check_options("GRU", num_layers, layer_norm=layer_norm, recurrent_dropout=recurrent_dropout,
                                 weight_drop=weight_drop, zoneout=zoneout, residual=residual)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,

@@ -18,27 +18,47 @@ y = γ_c ⊙ ĉ + β_c with ĉ = LN(c̃), or y = c̃ without layer norm)::
     recurrent:    u = W_hh (m_h ⊙ h), a = ... + γ_hh ⊙ LN(u):  dγ_hh += da ⊙ û,  du = LN-backward(γ_hh ⊙ da)
                   dW_hh += duᵀ (m_h ⊙ h);   to step t-1: dh = m_h ⊙ (du W_hh)
 
-First derivatives only (no double backward).
+A double backward (create_graph=True) and batched gradients (vmap) go through autograd instead, on
+:func:`variant_reference` (as in :mod:`rnnkit.fused`).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ..fused import (
+    _autograd_backward,
+    _by_hand,
     _cell_gate_factors,
     _gate_derivatives,
     _output,
+    _save,
+    _saved,
     _Tanh,
     _times_tanh_derivative,
     _unmasked_steps,
 )
+from ..scan import scan
 from ..transposed import transposed
-from .steps import LAYER_NORM_EPS
+from .options import VariantOptions, VariantWeights
+from .steps import LAYER_NORM_EPS, lstm_variant_step
 
-__all__ = ["LSTMVariantRecurrence"]
+__all__ = ["LSTMVariantRecurrence", "variant_reference"]
+
+
+def variant_reference(projected, h0, c0, weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, ln_cell_bias, peephole,
+                      hidden_mask, keep_h, keep_c, coupled, mask, inference=False):
+    """LSTMVariantRecurrence's forward as autograd operations: rnnkit.variants.steps.lstm_variant_step folded by
+    rnnkit.scan.scan."""
+    options = VariantOptions(layer_norm=ln_hh_weight is not None, peephole=peephole is not None,
+                             coupled_gates=coupled)
+    extras = VariantWeights(layer_norm_hh_weight=ln_hh_weight, layer_norm_cell_weight=ln_cell_weight,
+                            layer_norm_cell_bias=ln_cell_bias, peephole_weight=peephole)
+    step = lstm_variant_step(weight_hh, weight_hr, extras, options, hidden_mask)
+    inputs = projected if keep_h is None else (projected, keep_h, keep_c)
+    out, (h, c) = scan(step, inputs, (h0, c0), mask)
+    return out, h, c
 
 
 def _layer_norm_backward(grad: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, weight: Tensor) -> Tensor:
@@ -137,18 +157,21 @@ class LSTMVariantRecurrence(torch.autograd.Function):
                 cells[t + 1] = torch.where(valid, cells[t + 1], c)
                 states[t + 1] = torch.where(valid, states[t + 1], h)
         hh_mean, hh_rstd, cell_mean, cell_rstd = (torch.stack(parts) if parts else None for parts in statistics)
-        ctx.save_for_backward(gates, cells, fresh, tanh_cells, states, unprojected, recurrent, hh_mean, hh_rstd,
-                              cell_mean, cell_rstd, weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, peephole, hidden_mask,
-                              keep_h, keep_c, mask)
+        _save(ctx, (projected, h0, c0, weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, ln_cell_bias, peephole,
+                    hidden_mask, keep_h, keep_c, coupled, mask, inference),
+              gates, cells, fresh, tanh_cells, states, unprojected, recurrent, hh_mean, hh_rstd, cell_mean, cell_rstd)
         ctx.coupled, ctx.unmasked = coupled, unmasked
         ctx.has_cell_bias = ln_cell_bias is not None
         return _output(states[1:], mask), states[steps].clone(), cells[steps].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output, grad_h_n, grad_c_n):
-        (gates, cells, fresh, tanh_cells, states, unprojected, recurrent, hh_mean, hh_rstd, cell_mean, cell_rstd,
-         weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, peephole, hidden_mask, keep_h, keep_c, mask) = ctx.saved_tensors
+        arguments, (gates, cells, fresh, tanh_cells, states, unprojected, recurrent, hh_mean, hh_rstd, cell_mean,
+                    cell_rstd) = _saved(ctx)
+        if not _by_hand((grad_output, grad_h_n, grad_c_n)):
+            return _autograd_backward(ctx, variant_reference, arguments, (grad_output, grad_h_n, grad_c_n))
+        (weight_hh, weight_hr, ln_hh_weight, ln_cell_weight, _, peephole, hidden_mask, keep_h, keep_c, _,
+         mask) = arguments[3:14]
         coupled, layer_norm = ctx.coupled, ln_hh_weight is not None
         steps, _, gate_width = gates.shape
         hidden = cells.size(-1)
