@@ -113,10 +113,11 @@ class _CellBase(nn.Module):
         super().__init__()
         _check_positive_int("input_size", input_size)
         _check_positive_int("hidden_size", hidden_size)
-        _check_bool("bias", bias)
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.bias = bias
+        # torch.nn's cells take any truthy bias (its own tests pass RNNCell(10, 20, "relu"), "relu" landing on
+        # bias), unlike its layers, which require a bool: the cells follow torch
+        self.bias = bool(bias)
         state_size = hidden_size if state_size is None else state_size
         factory = {"device": device, "dtype": dtype}
         rows = self.gate_count * hidden_size
