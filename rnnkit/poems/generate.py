@@ -12,7 +12,6 @@ Every poem has the requested form: the form is enforced while decoding by maskin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -121,11 +120,10 @@ def load_poet(path: str | Path | None = None, *, root: str | Path = "runs", devi
     return bundle
 
 
-def poem_processors(tokenizer: Tokenizer, config: PoemSettings, *,
-                    rhyme_groups: Callable[[Tokenizer], Any] | None = None) -> list[Processor]:
+def poem_processors(tokenizer: Tokenizer, config: PoemSettings) -> list[Processor]:
     """The logits processors that give ``config``'s poem its form, acrostic or start, rhyme and theme, and then
     sample it (temperature, top-p); the same list for :func:`write_poems` and the server's /v1/poem, so a seed
-    gives one poem in both. ``rhyme_groups(tokenizer)`` defaults to rnnkit.poems.rhyme's (a cache may be passed).
+    gives one poem in both.
 
     Raises ValueError naming ``acrostic``, ``start`` or ``theme`` for characters the tokenizer does not know, and
     ImportError for ``rhyme`` without pypinyin.
@@ -137,8 +135,8 @@ def poem_processors(tokenizer: Tokenizer, config: PoemSettings, *,
     forced = forced_positions(form, acrostic=config.acrostic, start=config.start)
     processors = [form_processor(form_masks(tokenizer, form, forced))]
     if config.rhyme:
-        if rhyme_groups is None:
-            from rnnkit.poems.rhyme import rhyme_groups
+        from rnnkit.poems.rhyme import rhyme_groups  # needs pypinyin: loaded only for rhyme
+
         processors.append(rhyme_processor(rhyme_groups(tokenizer), form))
     if config.theme:
         processors.append(theme_processor([tokenizer.token_to_id(c) for c in config.theme], form, config.theme_weight))

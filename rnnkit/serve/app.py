@@ -16,7 +16,6 @@ Retry-After when ``max_queue`` jobs already wait, 504 past ``request_timeout``.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import queue
@@ -213,13 +212,6 @@ def _invalid(field: str, message: str):
     raise HTTPException(422, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
-@functools.lru_cache(maxsize=4)
-def _rhyme_groups(tokenizer):
-    from rnnkit.poems.rhyme import rhyme_groups
-
-    return rhyme_groups(tokenizer)
-
-
 def _poem_plan(state, body: PoemRequest):
     """PoemSettings and the processors of rnnkit.poems.write_poems (so a seed gives its poem)."""
     from rnnkit.poems import PoemSettings
@@ -228,7 +220,7 @@ def _poem_plan(state, body: PoemRequest):
     try:
         config = PoemSettings(form=body.form, acrostic=body.acrostic, start=body.start, theme=body.theme,
                               rhyme=body.rhyme, temperature=body.temperature, top_p=body.top_p, seed=body.seed)
-        processors = poem_processors(state.bundle.tokenizer, config, rhyme_groups=_rhyme_groups)
+        processors = poem_processors(state.bundle.tokenizer, config)
     except ValueError as error:  # messages start with the field's name: "acrostic: expected 4 characters ..."
         field = str(error).split(":", 1)[0]
         _invalid(field if field in PoemRequest.model_fields else "body", str(error))

@@ -90,6 +90,23 @@ def test_poem_equals_write_poems_and_has_its_form(poet, poem_bundle, request_):
     assert streamed[-1][0] == "done" and streamed[-1][1]["text"] == expected.text
 
 
+def test_poem_with_rhyme_equals_write_poems_streamed_or_not(poet, poem_bundle):
+    pytest.importorskip("pypinyin")
+    from rnnkit.poems.rhyme import rhyme_groups
+
+    request_ = {"form": "wujue", "rhyme": True, "seed": 4}
+    expected = write_poems(poem_bundle, **request_)[0]
+    answer = poet.post("/v1/poem", json=request_)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["text"] == expected.text
+    streamed = events(poet.post("/v1/poem", json={**request_, "stream": True}))
+    assert streamed[-1] == ("done", answer.json())
+    groups, tokenizer = rhyme_groups(poem_bundle.tokenizer), poem_bundle.tokenizer
+    ends = [line[-1] for line in expected.lines[1::2]]
+    assert len({int(groups[tokenizer.token_to_id(c)]) for c in ends}) == 1  # the even lines rhyme
+    assert poet.post("/v1/poem", json={**request_, "seed": 5}).status_code == 200  # a second request: cached
+
+
 def test_invalid_input_gets_422_naming_the_field(poet):
     cases = [
         ({"prompt": "x" * 51}, "prompt", "at most 50 characters"),
