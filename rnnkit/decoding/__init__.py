@@ -34,6 +34,7 @@ Example:
     (1, 'Generation')
 """
 
+from rnnkit.decoding.options import DecodingOptions
 from rnnkit.decoding.processors import (
     Processor,
     allow_tokens,
@@ -58,6 +59,7 @@ from rnnkit.decoding.search import (
 
 __all__ = [
     "METHODS",
+    "DecodingOptions",
     "Generation",
     "LanguageModel",
     "Processor",

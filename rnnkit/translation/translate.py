@@ -25,6 +25,7 @@ from rnnkit.translation.data import detokenize, normalize
 __all__ = ["Translations", "load_translator", "translate"]
 
 DEFAULT_MAX_LENGTH = 60
+DEFAULT_BEAM_SIZE = 5
 
 
 class Translations(NamedTuple):
@@ -71,7 +72,7 @@ def translate(
     sentences: Sequence[str],
     *,
     method: str = "greedy",
-    beam_size: int = 5,
+    beam_size: int | None = None,
     length_penalty: float = 1.0,
     max_length: int = DEFAULT_MAX_LENGTH,
     batch_size: int = 64,
@@ -83,7 +84,7 @@ def translate(
             many times).
         sentences: a list of source sentences (raw text; normalised and tokenised as in training).
         method: ``"greedy"`` or ``"beam"`` (``"sample"`` works too, unseeded).
-        beam_size: hypotheses kept per sentence (beam only).
+        beam_size: hypotheses kept per sentence (beam only; None: 5).
         length_penalty: GNMT's alpha (beam only; 0 ranks by log-probability).
         max_length: the most output tokens per sentence, </s> included.
         batch_size: sentences decoded together.
@@ -106,6 +107,8 @@ def translate(
     encoded = [source.encode(normalize(s, translator.source_language)) or [source.unk_id] for s in sentences]
     texts, source_tokens, output_tokens, attention, scores = [], [], [], [], []
     beam = method == "beam"
+    if beam and beam_size is None:
+        beam_size = DEFAULT_BEAM_SIZE
     for start in range(0, len(encoded), batch_size):
         rows = [torch.tensor(ids, dtype=torch.long) for ids in encoded[start:start + batch_size]]
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)

@@ -56,11 +56,43 @@ def test_generate_equals_rnnkit_generate_with_the_same_seed(poet, poem_bundle):
 def test_greedy_and_beam_equal_rnnkit_generate(poet, poem_bundle):
     tokenizer = poem_bundle.tokenizer
     prompt = [tokenizer.start_id, *tokenizer.encode("秋")]
-    for body, method, beam in (({"temperature": 0}, "greedy", None), ({"beam": 3}, "beam", 3)):
+    for body, method, beam in (({"temperature": 0}, "greedy", None), ({"beam": 1}, "greedy", None),
+                               ({"beam": 3}, "beam", 3)):
         answer = poet.post("/v1/generate", json={"prompt": "秋", "max_new_tokens": 6, **body}).json()
         expected = generate(poem_bundle.model, [prompt], method=method, max_new_tokens=6, beam_size=beam,
-                            eos_id=tokenizer.end_id, processors=[temperature(1.0)] if beam else None)
+                            eos_id=tokenizer.end_id)
         assert answer["tokens"] == expected.tokens[0, : int(expected.lengths[0])].tolist()
+        assert answer["seed"] is None  # deterministic: no seed to report
+
+
+def test_decoding_options_follow_one_rule_and_get_422_naming_the_field(poet):
+    cases = [
+        ("/v1/generate", {"beam": 3, "seed": 1}, "seed", "only used when sampling; got seed=1 with beam search"),
+        ("/v1/generate", {"beam": 3, "temperature": 0.5}, "temperature", "only used when sampling"),
+        ("/v1/generate", {"temperature": 0, "top_k": 5}, "top_k", "got top_k=5 with greedy decoding"),
+        ("/v1/generate", {"beam": 1, "top_p": 0.5}, "top_p", "got top_p=0.5 with greedy decoding"),
+        ("/v1/generate", {"beam": 2, "temperature": 0}, "temperature", "0 asks for greedy decoding"),
+        ("/v1/generate", {"beam": 0}, "beam", "greater than or equal to 1"),
+        ("/v1/poem", {"beam": 0}, "beam", "greater than or equal to 1"),
+        ("/v1/poem", {"beam": 3, "seed": 1}, "seed", "only used when sampling; got seed=1 with beam search"),
+        ("/v1/poem", {"temperature": 0, "top_p": 0.5}, "top_p", "got top_p=0.5 with greedy decoding"),
+    ]
+    for path, body, field, message in cases:
+        answer = poet.post(path, json={**body, **({"max_new_tokens": 8} if path == "/v1/generate" else {})})
+        assert answer.status_code == 422, (body, answer.text)
+        detail = answer.json()["detail"][0]
+        assert detail["loc"][-1] == field and message in detail["msg"], (body, detail)
+
+
+@pytest.mark.parametrize(("request_", "settings"), [({"beam": 3}, {"method": "beam", "beam": 3}),
+                                                    ({"beam": 1}, {"method": "greedy"}),
+                                                    ({"temperature": 0}, {"method": "greedy"})])
+def test_deterministic_poems_equal_write_poems_and_report_no_seed(poet, poem_bundle, request_, settings):
+    answer = poet.post("/v1/poem", json={"form": "wujue", **request_})
+    assert answer.status_code == 200, answer.text
+    expected = write_poems(poem_bundle, form="wujue", **settings)[0]
+    assert answer.json()["text"] == expected.text and answer.json()["seed"] is None
+    assert answer.json()["log_prob"] == pytest.approx(expected.log_prob, abs=1e-4)
 
 
 def test_streaming_gives_the_same_tokens_one_event_each(poet):

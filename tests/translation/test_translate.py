@@ -55,3 +55,15 @@ def test_cli_translate_and_eval(toy_bundle, tmp_path):
     assert '"method": "beam5"' in result.stdout and '"bleu"' in result.stdout
     result = runner.invoke(app, ["translate", str(tmp_path / "missing"), "1"])
     assert result.exit_code == 2 and "no such bundle folder" in result.output
+
+
+def test_cli_translate_beam_follows_the_decoding_rule(toy_bundle):
+    runner = CliRunner()
+    for beam in ("0", "-3"):
+        result = runner.invoke(app, ["translate", str(toy_bundle), "4321", "--beam", beam])
+        assert result.exit_code == 2 and f"beam: expected an int >= 1, got {beam}" in result.output, result.output
+    greedy = translate(toy_bundle, ["4321", "907"]).texts
+    result = runner.invoke(app, ["translate", str(toy_bundle), "4321", "907", "--beam", "1"])
+    assert result.exit_code == 0 and result.stdout.splitlines() == greedy, result.output
+    with pytest.raises(ValueError, match="beam_size: expected an int >= 1, got 0"):
+        translate(toy_bundle, ["1"], method="beam", beam_size=0)
