@@ -310,6 +310,8 @@ def predict(
         else:
             spans = "; ".join(f"{e.text} [{e.label}] {e.probability:.2f}" for e in item.entities) or "(no entities)"
             typer.echo(f"{spans}\t{item.text}")
+        if not json_:  # JSON carries them in its "unknown" field
+            _warn_unknown(item.unknown)
 
 
 @app.command()
@@ -333,10 +335,18 @@ def translate(
                            title=f"{sentences[0]} -> {result.texts[0]}")
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         _fail(error)
-    for text in result.texts:
+    for text, unknown in zip(result.texts, result.unknown, strict=True):
         typer.echo(text)
+        _warn_unknown(unknown)
     if attention_png is not None:
         typer.echo(f"wrote {attention_png}", err=True)
+
+
+def _warn_unknown(unknown: list[str] | tuple[str, ...]) -> None:
+    """One stderr line for the tokens of the answer above that the model does not know (it read them as <unk>)."""
+    if unknown:
+        typer.echo(f"warning: {len(unknown)} token(s) unknown to the model, read as <unk>: {' '.join(unknown)}",
+                   err=True)
 
 
 def _bundle_kind(path: Path) -> str | None:

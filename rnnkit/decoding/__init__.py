@@ -14,7 +14,7 @@ The API::
     stream(...same arguments...) -> Iterator[Step]      # tokens as they are produced
 
 Processors are ``(tokens (B, t), logits (B, V)) -> logits (B, V)`` callables: :func:`temperature`,
-:func:`top_k`, :func:`top_p`, :func:`repetition_penalty`, :func:`ban_tokens`, :func:`allow_tokens`,
+:func:`top_k`, :func:`top_p`, :func:`repetition_penalty`, :func:`ban_tokens`, :func:`ban_special_tokens`, :func:`allow_tokens`,
 :func:`min_length`, chained by :func:`compose`. See docs/decoding.md.
 
 Example:
@@ -38,6 +38,7 @@ from rnnkit.decoding.options import DecodingOptions
 from rnnkit.decoding.processors import (
     Processor,
     allow_tokens,
+    ban_special_tokens,
     ban_tokens,
     compose,
     min_length,
@@ -66,6 +67,7 @@ __all__ = [
     "State",
     "Step",
     "allow_tokens",
+    "ban_special_tokens",
     "ban_tokens",
     "beam_search",
     "compose",

@@ -31,7 +31,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 
-from rnnkit.decoding import DecodingOptions
+from rnnkit.decoding import DecodingOptions, ban_special_tokens
 from rnnkit.serve.metrics import Metrics
 from rnnkit.serve.playground import PAGE
 from rnnkit.serve.schemas import (
@@ -43,6 +43,7 @@ from rnnkit.serve.schemas import (
     PredictRequest,
 )
 from rnnkit.serve.worker import DONE, ERROR, TOKEN, Batcher, Job, QueueFull
+from rnnkit.text.tokenizer import unknown_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -126,14 +127,20 @@ def create_app(bundle: Any, settings: ServerSettings | None = None) -> FastAPI:
             _invalid("max_new_tokens", f"expected at most {settings.max_new_tokens} (this server's limit), "
                                        f"got {body.max_new_tokens}")
         options = _decoding_options(body)
+        unknown, pieces = [], tokenizer.split(body.prompt)
+        if pieces:  # an empty prompt is allowed: generation from the start token
+            try:
+                unknown = unknown_tokens(pieces, tokenizer.__contains__, argument="prompt", text=body.prompt)
+            except ValueError as error:
+                _invalid_value(error, GenerateRequest)
         prompt = [tokenizer.start_id, *tokenizer.encode(body.prompt)]
-        processors = options.processors()
+        processors = [ban_special_tokens(tokenizer), *options.processors()]  # never <unk>, <pad> or <s>
         job = Job(prompt, body.max_new_tokens, options.method, processors, tokenizer.end_id, options.beam,
                   options.seed, settings.request_timeout)
 
         def finish(tokens: list[int], finished: bool) -> dict:
             return GenerateResponse(text=tokenizer.decode(tokens), tokens=tokens, finished=finished, seed=job.seed,
-                                    prompt_tokens=len(prompt)).model_dump()
+                                    prompt_tokens=len(prompt), unknown=unknown).model_dump()
 
         return _answer(state, job, body.stream, tokenizer, finish)
 

@@ -17,7 +17,8 @@ BEAM = ("Beam width: 1 greedy decoding, > 1 beam search (both deterministic: no 
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field("", max_length=100_000, description="Text to continue (after the start token); may be empty.")
+    prompt: str = Field("", max_length=100_000, description="Text to continue (after the start token); may be empty. "
+                        "Unknown tokens are listed in the answer's `unknown`; a prompt of only unknown tokens gets 422.")
     max_new_tokens: int = Field(64, ge=1, description="Tokens to generate at most (EOS included); capped by the server.")
     temperature: float | None = Field(None, ge=0, le=100, description="Sampling temperature (default 1); 0 means "
                                                                        "greedy decoding.")
@@ -34,6 +35,7 @@ class GenerateResponse(BaseModel):
     finished: bool  # ended with the end token (False: reached max_new_tokens)
     seed: int | None  # the seed used (send it back to get the same text); None for greedy and beam search
     prompt_tokens: int
+    unknown: list[str] = []  # prompt tokens the model does not know (it read them as <unk>); a warning
 
 
 class PoemRequest(BaseModel):
