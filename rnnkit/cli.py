@@ -131,22 +131,25 @@ def poem(
     theme: Annotated[str | None, typer.Option(help="Lean toward these characters, e.g. 月 (a decaying logit bonus).")] = None,
     rhyme: Annotated[bool, typer.Option("--rhyme", help="Even lines end in one rhyme group (needs pypinyin).")] = False,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default: random, printed with --json).")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass (1 disables).")] = 0.9,
-    beam: Annotated[int | None, typer.Option(help="Beam search of this width instead of sampling (one poem).")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (default 1; 0: greedy).")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling mass (default 0.9; 1 disables).")] = None,
+    beam: Annotated[int | None, typer.Option(help="Beam search of this width instead of sampling, 1: greedy (one "
+                                                  "poem; no --seed, --temperature, --top-p).")] = None,
     bundle: Annotated[Path | None, typer.Option(help="Model bundle (default: the newest poem bundle under runs/).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="One JSON object per poem (form, lines, settings).")] = False,
 ) -> None:
     """Write classical Chinese poems with a trained poem model; the form is always exact."""
     import json
 
+    from rnnkit.decoding import DecodingOptions
     from rnnkit.poems import load_poet, write_poems
 
     try:  # no bundle: a FileNotFoundError that says to run `make demo`
+        options = DecodingOptions.choose(beam=beam, temperature=temperature, top_p=top_p, seed=seed)
         poet = load_poet(bundle)
         poems = write_poems(poet, form=form, num=num, acrostic=acrostic, start=start, theme=theme, rhyme=rhyme,
-                            seed=seed, temperature=temperature, top_p=top_p, method="sample" if beam is None else "beam",
-                            beam=beam or 4)
+                            method=options.method, beam=options.beam, temperature=options.temperature,
+                            top_p=options.top_p, seed=options.seed)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         _fail(error)
     for item in poems:
@@ -307,31 +310,43 @@ def predict(
         else:
             spans = "; ".join(f"{e.text} [{e.label}] {e.probability:.2f}" for e in item.entities) or "(no entities)"
             typer.echo(f"{spans}\t{item.text}")
+        if not json_:  # JSON carries them in its "unknown" field
+            _warn_unknown(item.unknown)
 
 
 @app.command()
 def translate(
     bundle: Annotated[Path, typer.Argument(help="A translation bundle folder, e.g. runs/eng_fra/bundle.")],
     sentences: Annotated[list[str], typer.Argument(help="One or more sentences to translate.")],
-    beam: Annotated[int | None, typer.Option("--beam", help="Beam search of this width (default: greedy).")] = None,
+    beam: Annotated[int | None, typer.Option("--beam", help="Beam search of this width (default and 1: greedy).")] = None,
     attention_png: Annotated[Path | None, typer.Option("--attention-png", help="Write the first sentence's "
                                                        "attention map to this PNG.")] = None,
 ) -> None:
     """Translate sentences with a seq2seq bundle (greedy or beam search), optionally plotting the attention."""
+    from rnnkit.decoding import DecodingOptions
     from rnnkit.translation import translate as run_translation
     from rnnkit.translation.plot import plot_attention
 
     try:
-        result = run_translation(bundle, sentences, method="greedy" if beam is None else "beam", beam_size=beam or 5)
+        options = DecodingOptions.choose(beam=beam, default="greedy")
+        result = run_translation(bundle, sentences, method=options.method, beam_size=options.beam)
         if attention_png is not None:
             plot_attention(result.attention[0], result.source_tokens[0], result.output_tokens[0], attention_png,
                            title=f"{sentences[0]} -> {result.texts[0]}")
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         _fail(error)
-    for text in result.texts:
+    for text, unknown in zip(result.texts, result.unknown, strict=True):
         typer.echo(text)
+        _warn_unknown(unknown)
     if attention_png is not None:
         typer.echo(f"wrote {attention_png}", err=True)
+
+
+def _warn_unknown(unknown: list[str] | tuple[str, ...]) -> None:
+    """One stderr line for the tokens of the answer above that the model does not know (it read them as <unk>)."""
+    if unknown:
+        typer.echo(f"warning: {len(unknown)} token(s) unknown to the model, read as <unk>: {' '.join(unknown)}",
+                   err=True)
 
 
 def _bundle_kind(path: Path) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import torch
 
 from rnnkit.bundle import Bundle, load
+from rnnkit.text.tokenizer import unknown_tokens
 
 __all__ = ["Entity", "Prediction", "predict", "entities_from_tags"]
 
@@ -41,6 +42,8 @@ class Prediction(NamedTuple):
     tokens: list[str]  # tagging: the tokens the text was split into
     tags: list[str]  # tagging: one BIO tag per token
     entities: list[Entity]  # tagging: the spans the tags describe
+    unknown: tuple[str, ...] = ()  # a warning: tokens the model does not know, read as <unk> (for a tagger with
+    # character features, words none of whose characters it knows either)
 
     def to_json(self) -> dict[str, Any]:
         out = self._asdict()
@@ -97,8 +100,10 @@ def _classify(bundle: Bundle, inputs: list[Any]) -> list[Prediction]:
             if not isinstance(item, str):
                 raise TypeError(f"inputs: expected texts (str) for this text classifier, got {type(item).__name__}")
         lower, limit = info.get("lowercase", False), info.get("max_length")
-        rows = [bundle.tokenizer.encode(text.lower() if lower else text)[:limit] or [bundle.tokenizer.unk_id]
-                for text in inputs]
+        unknown = [unknown_tokens(bundle.tokenizer.split(text.lower() if lower else text)[:limit],
+                                  bundle.tokenizer.__contains__, argument=f"inputs[{index}]", text=text)
+                   for index, text in enumerate(inputs)]
+        rows = [bundle.tokenizer.encode(text.lower() if lower else text)[:limit] for text in inputs]
         tensors = [torch.tensor(row, dtype=torch.long) for row in rows]
         texts = list(inputs)
     else:
@@ -114,6 +119,7 @@ def _classify(bundle: Bundle, inputs: list[Any]) -> list[Prediction]:
                                  f"{tuple(series.shape)}")
             tensors.append((series - mean) / std)
             texts.append(str(item if not isinstance(item, torch.Tensor) else item.tolist()))
+        unknown = [[] for _ in inputs]
     if not tensors:
         return []
     lengths = torch.tensor([t.size(0) for t in tensors])
@@ -121,10 +127,11 @@ def _classify(bundle: Bundle, inputs: list[Any]) -> list[Prediction]:
     device = next(model.parameters()).device
     probabilities = model(padded.to(device), lengths).softmax(-1).cpu()
     out = []
-    for text, row in zip(texts, probabilities, strict=True):
+    for text, row, found in zip(texts, probabilities, unknown, strict=True):
         best = int(row.argmax())
         out.append(Prediction(text, labels[best], float(row[best]),
-                              {label: float(p) for label, p in zip(labels, row, strict=True)}, [], [], []))
+                              {label: float(p) for label, p in zip(labels, row, strict=True)}, [], [], [],
+                              tuple(found)))
     return out
 
 
@@ -139,6 +146,8 @@ def _tag(bundle: Bundle, inputs: list[Any]) -> list[Prediction]:
             raise TypeError(f"inputs: expected texts (str) for a tagger, got {type(item).__name__}")
     by_char = info.get("split") == "char"
     sentences = [[c for c in text if not c.isspace()] if by_char else text.split() for text in inputs]
+    unknown = [unknown_tokens(tokens, _tagger_knows(bundle), argument=f"inputs[{index}]", text=inputs[index])
+               for index, tokens in enumerate(sentences)]
     out: list[Prediction | None] = [None] * len(inputs)
     keep = [i for i, tokens in enumerate(sentences) if tokens]
     for i in set(range(len(inputs))) - set(keep):
@@ -161,4 +170,17 @@ def _tag(bundle: Bundle, inputs: list[Any]) -> list[Prediction]:
             confidence = [min(1.0, float(marginals[row, t, tag])) for t, tag in enumerate(best[row])]
             entities = entities_from_tags(sentences[i], tags, confidence, joiner="" if by_char else " ")
             out[i] = Prediction(inputs[i], None, None, {}, sentences[i], tags, entities)
-    return out
+    return [item._replace(unknown=tuple(found)) for item, found in zip(out, unknown, strict=True)]
+
+
+def _tagger_knows(bundle: Bundle):
+    """token -> whether the tagger reads more of it than <unk>: its word, or with character features any of
+    its characters."""
+    lower, words, chars = bundle.info.get("lowercase", False), bundle.tokenizer, bundle.tokenizers.get("chars")
+    use_chars = chars is not None and bool(bundle.model.config.char_vocab_size)
+    width = bundle.info.get("max_word_length", 20)  # encode_chars reads this many characters of a word
+
+    def knows(token: str) -> bool:
+        return (token.lower() if lower else token) in words or (use_chars and any(c in chars for c in token[:width]))
+
+    return knows

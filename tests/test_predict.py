@@ -57,12 +57,29 @@ def test_classifier_predictions_are_distributions(classifier_bundle):
 
 
 def test_tagger_predicts_entity_spans(tagger_bundle):
-    out = predict(tagger_bundle, ["Alice visits Paris", ""])
+    out = predict(tagger_bundle, ["Alice visits Paris"])
     assert out[0].tokens == ["Alice", "visits", "Paris"] and out[0].tags == ["B-PER", "O", "B-LOC"]
     assert [(e.text, e.label, e.start, e.end) for e in out[0].entities] == [("Alice", "PER", 0, 1),
                                                                             ("Paris", "LOC", 2, 3)]
     assert all(0.0 < e.probability <= 1.0 for e in out[0].entities)
-    assert out[1].tokens == [] and out[1].entities == []
+    assert out[0].unknown == ()
+
+
+def test_empty_or_unknown_input_is_an_error_and_some_unknown_a_warning(classifier_bundle, tagger_bundle):
+    for bundle in (classifier_bundle, tagger_bundle):
+        with pytest.raises(ValueError, match=r"^inputs\[1\]: expected a text with at least one token, got ''"):
+            predict(bundle, ["a fine film", ""])
+        with pytest.raises(ValueError, match=r"^inputs\[0\]: expected a text with at least one token, got '  '"):
+            predict(bundle, ["  "])
+    with pytest.raises(ValueError, match=r"^inputs\[0\]: .* every token is unknown to it \(zorb qux\)"):
+        predict(classifier_bundle, ["zorb qux zorb"])
+    (item,) = predict(classifier_bundle, ["A fine zorb film"])
+    assert item.unknown == ("zorb",) and json.loads(json.dumps(item.to_json()))["unknown"] == ["zorb"]
+    # the tagger reads characters too: a new word made of known characters is not unknown, one of new ones is
+    (item,) = predict(tagger_bundle, ["Alice meets Bob"])
+    assert item.unknown == ("Bob",) and item.tokens == ["Alice", "meets", "Bob"]
+    with pytest.raises(ValueError, match=r"^inputs\[0\]: .* every token is unknown to it \(Bob\)"):
+        predict(tagger_bundle, ["Bob"])
 
 
 def test_entities_from_tags_reads_bio_as_conlleval():
@@ -108,3 +125,12 @@ def test_cli(classifier_bundle, tagger_bundle):
     assert result.exit_code == 0 and "Alice [PER]" in result.output and "Paris [LOC]" in result.output
     result = runner.invoke(app, ["predict", str(classifier_bundle.parent / "missing"), "x"])
     assert result.exit_code == 2 and "no such bundle" in result.output
+    for text in ("", "zorb"):
+        result = runner.invoke(app, ["predict", str(classifier_bundle), text])
+        assert result.exit_code == 2 and result.output.startswith("error: inputs[0]: expected a text with")
+        assert result.output.count("\n") == 1 and result.stdout == "", result.output  # one error line, no label
+    result = runner.invoke(app, ["predict", str(classifier_bundle), "a zorb film"])
+    assert result.exit_code == 0 and result.stdout.count("\n") == 1
+    assert result.stderr == "warning: 1 token(s) unknown to the model, read as <unk>: zorb\n"
+    result = runner.invoke(app, ["predict", str(classifier_bundle), "a zorb film", "--json"])
+    assert json.loads(result.stdout)["unknown"] == ["zorb"]

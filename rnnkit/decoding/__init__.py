@@ -14,7 +14,7 @@ The API::
     stream(...same arguments...) -> Iterator[Step]      # tokens as they are produced
 
 Processors are ``(tokens (B, t), logits (B, V)) -> logits (B, V)`` callables: :func:`temperature`,
-:func:`top_k`, :func:`top_p`, :func:`repetition_penalty`, :func:`ban_tokens`, :func:`allow_tokens`,
+:func:`top_k`, :func:`top_p`, :func:`repetition_penalty`, :func:`ban_tokens`, :func:`ban_special_tokens`, :func:`allow_tokens`,
 :func:`min_length`, chained by :func:`compose`. See docs/decoding.md.
 
 Example:
@@ -34,9 +34,11 @@ Example:
     (1, 'Generation')
 """
 
+from rnnkit.decoding.options import DecodingOptions
 from rnnkit.decoding.processors import (
     Processor,
     allow_tokens,
+    ban_special_tokens,
     ban_tokens,
     compose,
     min_length,
@@ -58,12 +60,14 @@ from rnnkit.decoding.search import (
 
 __all__ = [
     "METHODS",
+    "DecodingOptions",
     "Generation",
     "LanguageModel",
     "Processor",
     "State",
     "Step",
     "allow_tokens",
+    "ban_special_tokens",
     "ban_tokens",
     "beam_search",
     "compose",

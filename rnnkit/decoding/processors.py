@@ -39,6 +39,7 @@ __all__ = [
     "top_p",
     "repetition_penalty",
     "ban_tokens",
+    "ban_special_tokens",
     "allow_tokens",
     "min_length",
 ]
@@ -190,6 +191,12 @@ def ban_tokens(token_ids: Iterable[int]) -> Processor:
         return logits.scatter(-1, banned, float("-inf"))
 
     return apply
+
+
+def ban_special_tokens(tokenizer) -> Processor:
+    """Never generate a special token but the end token: padding, ``<unk>``, the start token and any extra
+    specials. ``tokenizer`` is an rnnkit.text.Tokenizer (its specials are ids ``0 .. num_specials - 1``)."""
+    return ban_tokens([i for i in range(tokenizer.num_specials) if i != tokenizer.end_id])
 
 
 def allow_tokens(allowed: Tensor | Callable[[Tensor], Tensor]) -> Processor:

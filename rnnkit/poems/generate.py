@@ -12,7 +12,6 @@ Every poem has the requested form: the form is enforced while decoding by maskin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,9 +20,8 @@ import torch
 
 from rnnkit.bundle import Bundle, find_bundles
 from rnnkit.bundle import load as load_bundle
-from rnnkit.decoding import Processor, generate
-from rnnkit.decoding import temperature as temperature_processor
-from rnnkit.decoding import top_p as top_p_processor
+from rnnkit.decoding import DecodingOptions, Processor, generate
+from rnnkit.decoding.search import DEFAULT_BEAM_SIZE
 from rnnkit.poems.constraints import (
     check_known,
     forced_positions,
@@ -35,7 +33,6 @@ from rnnkit.poems.constraints import (
 from rnnkit.poems.data import COMMA, FORMS, FULL_STOP, get_form, poem_lines
 from rnnkit.text.tokenizer import Tokenizer
 
-METHODS = ("sample", "beam", "greedy")
 POEM_TASK = "poems"
 
 
@@ -54,18 +51,23 @@ class PoemSettings:
     theme_weight: float = 2.0  # the bonus, in nats, before any theme character has appeared
     rhyme: bool = False  # even lines end in one rhyme group (pypinyin finals)
     method: str = "sample"  # sample | beam | greedy
-    temperature: float = 1.0  # sampling only
-    top_p: float = 0.9  # sampling only; 1.0 disables nucleus truncation
-    beam: int = 4  # beam width (method="beam")
-    seed: int | None = None  # sampling seed; None: a random one each call
+    temperature: float | None = None  # sampling only (None: 1.0)
+    top_p: float | None = None  # sampling only (None: 0.9); 1.0 disables nucleus truncation
+    beam: int | None = None  # beam width, method="beam" only (None: 4)
+    seed: int | None = None  # sampling only; None: a random one each call
 
     def __post_init__(self):
         if self.form is None:
             eight = self.acrostic is not None and len("".join(self.acrostic.split())) == 8
             object.__setattr__(self, "form", "qilv" if eight else "qijue")
         get_form(self.form)
-        if self.method not in METHODS:
-            raise ValueError(f"method: expected one of {METHODS}, got {self.method!r}")
+        # the one rule for decoding options: sampling options with greedy or beam are errors, beam >= 1
+        DecodingOptions(self.method, self.beam, self.temperature, None, self.top_p, self.seed)
+        if self.method == "sample":
+            object.__setattr__(self, "temperature", 1.0 if self.temperature is None else self.temperature)
+            object.__setattr__(self, "top_p", 0.9 if self.top_p is None else self.top_p)
+        elif self.method == "beam" and self.beam is None:
+            object.__setattr__(self, "beam", DEFAULT_BEAM_SIZE)
         if not isinstance(self.num, int) or self.num < 1:
             raise ValueError(f"num: expected an int >= 1, got {self.num!r}")
         if self.method != "sample" and self.num > 1:
@@ -73,12 +75,6 @@ class PoemSettings:
                 f"num: {self.method} decoding is deterministic, so every poem would be the same; expected "
                 f"num=1 with method={self.method!r}, got {self.num} (use method='sample' for several poems)"
             )
-        if not self.temperature > 0:
-            raise ValueError(f"temperature: expected a value > 0, got {self.temperature!r} (use method='greedy' for 0)")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p: expected a value in (0, 1], got {self.top_p!r}")
-        if self.beam < 1:
-            raise ValueError(f"beam: expected an int >= 1, got {self.beam!r}")
         for name in ("acrostic", "start", "theme"):
             value = getattr(self, name)
             if value is not None:
@@ -121,11 +117,10 @@ def load_poet(path: str | Path | None = None, *, root: str | Path = "runs", devi
     return bundle
 
 
-def poem_processors(tokenizer: Tokenizer, config: PoemSettings, *,
-                    rhyme_groups: Callable[[Tokenizer], Any] | None = None) -> list[Processor]:
+def poem_processors(tokenizer: Tokenizer, config: PoemSettings) -> list[Processor]:
     """The logits processors that give ``config``'s poem its form, acrostic or start, rhyme and theme, and then
     sample it (temperature, top-p); the same list for :func:`write_poems` and the server's /v1/poem, so a seed
-    gives one poem in both. ``rhyme_groups(tokenizer)`` defaults to rnnkit.poems.rhyme's (a cache may be passed).
+    gives one poem in both.
 
     Raises ValueError naming ``acrostic``, ``start`` or ``theme`` for characters the tokenizer does not know, and
     ImportError for ``rhyme`` without pypinyin.
@@ -137,15 +132,13 @@ def poem_processors(tokenizer: Tokenizer, config: PoemSettings, *,
     forced = forced_positions(form, acrostic=config.acrostic, start=config.start)
     processors = [form_processor(form_masks(tokenizer, form, forced))]
     if config.rhyme:
-        if rhyme_groups is None:
-            from rnnkit.poems.rhyme import rhyme_groups
+        from rnnkit.poems.rhyme import rhyme_groups  # needs pypinyin: loaded only for rhyme
+
         processors.append(rhyme_processor(rhyme_groups(tokenizer), form))
     if config.theme:
         processors.append(theme_processor([tokenizer.token_to_id(c) for c in config.theme], form, config.theme_weight))
     if config.method == "sample":
-        processors.append(temperature_processor(config.temperature))
-        if config.top_p < 1.0:
-            processors.append(top_p_processor(config.top_p))
+        processors += DecodingOptions(temperature=config.temperature, top_p=config.top_p).processors()
     return processors
 
 
@@ -156,7 +149,7 @@ def write_poems(poet: Bundle, **settings: Any) -> list[Poem]:
     length, characters the model does not know in ``start``, ``acrostic`` or ``theme``.
     """
     config = PoemSettings(**settings)
-    if config.seed is None:
+    if config.method == "sample" and config.seed is None:
         config = dataclasses.replace(config, seed=int(torch.randint(0, 2**31 - 1, ()).item()))
     tokenizer, model = poet.tokenizer, poet.model
     form = FORMS[config.form]
@@ -166,11 +159,12 @@ def write_poems(poet: Bundle, **settings: Any) -> list[Poem]:
     prompts = torch.full((config.num, 1), tokenizer.token_to_id(form.token), dtype=torch.long, device=device)
     result = generate(
         model, prompts, method=config.method, max_new_tokens=form.num_chars + 1, processors=processors,
-        eos_id=tokenizer.end_id, beam_size=config.beam if config.method == "beam" else None, seed=config.seed,
+        eos_id=tokenizer.end_id, beam_size=config.beam, seed=config.seed,
     )
     poems = []
     for row in range(config.num):
         text = tokenizer.decode(result.tokens[row, : int(result.lengths[row])].tolist())
-        poems.append(Poem(form.name, form.chinese, poem_lines(text), text, float(result.scores[row]),
+        log_prob = float(result.log_probs[row].sum())  # beam search's scores are divided by a length penalty
+        poems.append(Poem(form.name, form.chinese, poem_lines(text), text, log_prob,
                           dataclasses.asdict(config)))
     return poems

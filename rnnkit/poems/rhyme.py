@@ -65,10 +65,17 @@ def rhyme_group(char: str) -> str | None:
 
 def rhyme_groups(tokenizer: Tokenizer) -> Tensor:
     """(V,) long: the index in GROUP_NAMES of each token's rhyme group; -1 for specials, punctuation,
-    characters in an oblique tone and characters without a reading."""
-    groups = torch.full((len(tokenizer),), -1, dtype=torch.long)
-    for token_id in range(tokenizer.num_specials, len(tokenizer)):
-        token = tokenizer.tokens[token_id]
+    characters in an oblique tone and characters without a reading.
+
+    Cached per vocabulary (a server asks for it on every rhyming request; a Tokenizer is not hashable,
+    its tokens are), so the result is a fresh copy each call."""
+    return _groups_of(tuple(tokenizer.tokens[tokenizer.num_specials :]), tokenizer.num_specials).clone()
+
+
+@functools.lru_cache(maxsize=4)
+def _groups_of(tokens: tuple[str, ...], num_specials: int) -> Tensor:
+    groups = torch.full((num_specials + len(tokens),), -1, dtype=torch.long)
+    for token_id, token in enumerate(tokens, start=num_specials):
         group = rhyme_group(token) if len(token) == 1 else None
         if group is not None:
             groups[token_id] = GROUP_NAMES.index(group)

@@ -16,7 +16,6 @@ Retry-After when ``max_queue`` jobs already wait, 504 past ``request_timeout``.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import queue
@@ -32,9 +31,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 
-from rnnkit.decoding import temperature as temperature_processor
-from rnnkit.decoding import top_k as top_k_processor
-from rnnkit.decoding import top_p as top_p_processor
+from rnnkit.decoding import DecodingOptions, ban_special_tokens
 from rnnkit.serve.metrics import Metrics
 from rnnkit.serve.playground import PAGE
 from rnnkit.serve.schemas import (
@@ -46,6 +43,7 @@ from rnnkit.serve.schemas import (
     PredictRequest,
 )
 from rnnkit.serve.worker import DONE, ERROR, TOKEN, Batcher, Job, QueueFull
+from rnnkit.text.tokenizer import unknown_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -128,24 +126,21 @@ def create_app(bundle: Any, settings: ServerSettings | None = None) -> FastAPI:
         if body.max_new_tokens > settings.max_new_tokens:
             _invalid("max_new_tokens", f"expected at most {settings.max_new_tokens} (this server's limit), "
                                        f"got {body.max_new_tokens}")
+        options = _decoding_options(body)
+        unknown, pieces = [], tokenizer.split(body.prompt)
+        if pieces:  # an empty prompt is allowed: generation from the start token
+            try:
+                unknown = unknown_tokens(pieces, tokenizer.__contains__, argument="prompt", text=body.prompt)
+            except ValueError as error:
+                _invalid_value(error, GenerateRequest)
         prompt = [tokenizer.start_id, *tokenizer.encode(body.prompt)]
-        if body.beam > 1:
-            method = "beam"
-        else:
-            method = "greedy" if body.temperature == 0 else "sample"
-        processors = []
-        if body.temperature > 0:
-            processors.append(temperature_processor(body.temperature))
-        if body.top_k is not None:
-            processors.append(top_k_processor(body.top_k))
-        if body.top_p < 1:
-            processors.append(top_p_processor(body.top_p))
-        job = Job(prompt, body.max_new_tokens, method, processors, tokenizer.end_id, body.beam, body.seed,
-                  settings.request_timeout)
+        processors = [ban_special_tokens(tokenizer), *options.processors()]  # never <unk>, <pad> or <s>
+        job = Job(prompt, body.max_new_tokens, options.method, processors, tokenizer.end_id, options.beam,
+                  options.seed, settings.request_timeout)
 
         def finish(tokens: list[int], finished: bool) -> dict:
             return GenerateResponse(text=tokenizer.decode(tokens), tokens=tokens, finished=finished, seed=job.seed,
-                                    prompt_tokens=len(prompt)).model_dump()
+                                    prompt_tokens=len(prompt), unknown=unknown).model_dump()
 
         return _answer(state, job, body.stream, tokenizer, finish)
 
@@ -162,8 +157,8 @@ def create_app(bundle: Any, settings: ServerSettings | None = None) -> FastAPI:
                                      "serve a bundle trained with `make demo`")
         settings_, processors = _poem_plan(state, body)
         form = FORMS[settings_.form]
-        job = Job([tokenizer.token_to_id(form.token)], form.num_chars + 1, "sample", processors, tokenizer.end_id,
-                  seed=body.seed, timeout=settings.request_timeout)
+        job = Job([tokenizer.token_to_id(form.token)], form.num_chars + 1, settings_.method, processors,
+                  tokenizer.end_id, settings_.beam, settings_.seed, settings.request_timeout)
 
         def finish(tokens: list[int], finished: bool) -> dict:
             text = tokenizer.decode(tokens)
@@ -213,11 +208,19 @@ def _invalid(field: str, message: str):
     raise HTTPException(422, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
-@functools.lru_cache(maxsize=4)
-def _rhyme_groups(tokenizer):
-    from rnnkit.poems.rhyme import rhyme_groups
+def _invalid_value(error: ValueError, schema: type) -> None:
+    """422 for a ValueError whose message starts with the field's name: "acrostic: expected 4 characters ..."."""
+    field = str(error).split(":", 1)[0]
+    _invalid(field if field in schema.model_fields else "body", str(error))
 
-    return rhyme_groups(tokenizer)
+
+def _decoding_options(body: GenerateRequest | PoemRequest) -> DecodingOptions:
+    """The request's decoding options under the one rule of rnnkit.decoding.options (422 naming the field)."""
+    try:
+        return DecodingOptions.choose(beam=body.beam, temperature=body.temperature, top_p=body.top_p,
+                                      top_k=getattr(body, "top_k", None), seed=body.seed)
+    except (ValueError, TypeError) as error:
+        _invalid_value(error, type(body))
 
 
 def _poem_plan(state, body: PoemRequest):
@@ -225,13 +228,14 @@ def _poem_plan(state, body: PoemRequest):
     from rnnkit.poems import PoemSettings
     from rnnkit.poems.generate import poem_processors
 
+    options = _decoding_options(body)
     try:
         config = PoemSettings(form=body.form, acrostic=body.acrostic, start=body.start, theme=body.theme,
-                              rhyme=body.rhyme, temperature=body.temperature, top_p=body.top_p, seed=body.seed)
-        processors = poem_processors(state.bundle.tokenizer, config, rhyme_groups=_rhyme_groups)
-    except ValueError as error:  # messages start with the field's name: "acrostic: expected 4 characters ..."
-        field = str(error).split(":", 1)[0]
-        _invalid(field if field in PoemRequest.model_fields else "body", str(error))
+                              rhyme=body.rhyme, method=options.method, beam=options.beam,
+                              temperature=options.temperature, top_p=options.top_p, seed=options.seed)
+        processors = poem_processors(state.bundle.tokenizer, config)
+    except ValueError as error:
+        _invalid_value(error, PoemRequest)
     except ImportError as error:
         raise HTTPException(400, f"rhyme: needs pypinyin on the server ({error})") from None
     return config, processors

@@ -10,17 +10,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SEED_MAX = 2**32 - 1
+BEAM = ("Beam width: 1 greedy decoding, > 1 beam search (both deterministic: no temperature, top_k, top_p or "
+        "seed with them); default: sampling.")
 
 
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field("", max_length=100_000, description="Text to continue (after the start token); may be empty.")
+    prompt: str = Field("", max_length=100_000, description="Text to continue (after the start token); may be empty. "
+                        "Unknown tokens are listed in the answer's `unknown`; a prompt of only unknown tokens gets 422.")
     max_new_tokens: int = Field(64, ge=1, description="Tokens to generate at most (EOS included); capped by the server.")
-    temperature: float = Field(1.0, ge=0, le=100, description="Sampling temperature; 0 means greedy decoding.")
+    temperature: float | None = Field(None, ge=0, le=100, description="Sampling temperature (default 1); 0 means "
+                                                                       "greedy decoding.")
     top_k: int | None = Field(None, ge=1, le=1_000_000, description="Sample among the k most probable tokens.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass; 1 disables it.")
-    beam: int = Field(1, ge=1, le=16, description="Beam width; > 1 runs beam search (deterministic).")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass (default 1: off).")
+    beam: int | None = Field(None, ge=1, le=16, description=BEAM)
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Sampling seed; the same seed gives the same text.")
     stream: bool = Field(False, description="Answer with server-sent events, one per token.")
 
@@ -29,8 +33,9 @@ class GenerateResponse(BaseModel):
     text: str  # the generated text (prompt not included)
     tokens: list[int]  # generated token ids, EOS included if reached
     finished: bool  # ended with the end token (False: reached max_new_tokens)
-    seed: int  # the seed used (send it back to get the same text)
+    seed: int | None  # the seed used (send it back to get the same text); None for greedy and beam search
     prompt_tokens: int
+    unknown: list[str] = []  # prompt tokens the model does not know (it read them as <unk>); a warning
 
 
 class PoemRequest(BaseModel):
@@ -43,8 +48,10 @@ class PoemRequest(BaseModel):
     start: str | None = Field(None, max_length=64, description="The poem opens with these characters.")
     theme: str | None = Field(None, max_length=16, description="Characters the poem leans toward.")
     rhyme: bool = Field(False, description="Even lines end in one rhyme group.")
-    temperature: float = Field(1.0, gt=0, le=10, description="Sampling temperature.")
-    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass; 1 disables it.")
+    temperature: float | None = Field(None, ge=0, le=10, description="Sampling temperature (default 1); 0 means "
+                                                                      "greedy decoding.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass (default 0.9); 1 disables it.")
+    beam: int | None = Field(None, ge=1, le=16, description=BEAM)
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="Sampling seed; the same seed gives the same poem.")
     stream: bool = Field(False, description="Answer with server-sent events, one per character.")
 
@@ -55,7 +62,7 @@ class PoemResponse(BaseModel):
     lines: list[str]
     text: str
     log_prob: float
-    seed: int
+    seed: int | None  # None for greedy and beam search
 
 
 class PredictRequest(BaseModel):

@@ -49,14 +49,14 @@ class Job:
     method: str = "sample"  # "sample" | "greedy" | "beam"
     processors: list[Callable] = field(default_factory=list)
     eos_id: int | None = None
-    beam_size: int = 4
-    seed: int | None = None  # None: a random one, so every sampled job has its own generator
+    beam_size: int | None = None  # method="beam" only; None: generate's default (4)
+    seed: int | None = None  # sampling; None: a random one, so every sampled job has its own generator
     timeout: float = 30.0  # seconds from submission
     events: queue.Queue = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self):
-        if self.seed is None:
+        if self.seed is None and self.method == "sample":
             self.seed = secrets.randbelow(2**31)
         self.deadline = time.monotonic() + self.timeout
 
@@ -68,7 +68,7 @@ class _Row:
         self.job, self.logits, self.state = job, logits, state
         self.history: list[int] = []
         self.processor = compose(job.processors)
-        self.generator = torch.Generator().manual_seed(job.seed)
+        self.generator = torch.Generator().manual_seed(job.seed) if job.method == "sample" else None
 
 
 class Batcher:

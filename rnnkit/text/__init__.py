@@ -1,7 +1,7 @@
 """Tokenizers and the text corpora shipped with rnnkit."""
 
 from rnnkit.text.data import TextSplit, data_path, load_shakespeare, read_text
-from rnnkit.text.tokenizer import END, PAD, SPECIAL_TOKENS, START, UNK, Tokenizer, split_words
+from rnnkit.text.tokenizer import END, PAD, SPECIAL_TOKENS, START, UNK, Tokenizer, split_words, unknown_tokens
 
 __all__ = [
     "END",
@@ -15,4 +15,5 @@ __all__ = [
     "load_shakespeare",
     "read_text",
     "split_words",
+    "unknown_tokens",
 ]

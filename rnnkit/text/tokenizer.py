@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 PAD, UNK, START, END = "<pad>", "<unk>", "<s>", "</s>"
@@ -33,6 +33,24 @@ _WORD_RE = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 def split_words(text: str) -> list[str]:
     """Split text into words and punctuation marks; whitespace is dropped."""
     return _WORD_RE.findall(text)
+
+
+def unknown_tokens(tokens: Sequence[str], known: Callable[[str], bool], *, argument: str, text: str) -> list[str]:
+    """The distinct tokens of ``tokens`` that ``known`` rejects, in order of appearance: what a model reads as
+    ``<unk>``, for the caller to report as a warning.
+
+    Raises ValueError naming ``argument`` when the input cannot be read at all: no token (empty input), or no
+    token known (the model would read only ``<unk>`` and answer the same for any such input).
+    """
+    if not tokens:
+        raise ValueError(f"{argument}: expected a text with at least one token, got {text!r} (empty input has "
+                         "nothing for the model to read)")
+    unknown = list(dict.fromkeys(t for t in tokens if not known(t)))
+    if len(unknown) == len(set(tokens)):
+        shown = " ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        raise ValueError(f"{argument}: expected a text with at least one token the model knows, got {text!r:.80} "
+                         f"whose every token is unknown to it ({shown}); it would read only <unk>")
+    return unknown
 
 
 class Tokenizer:

@@ -7,7 +7,8 @@
 Decoding is rnnkit.decoding.generate on the model's bound decoder (rnnkit.models.seq2seq), batched over
 the sentences: it is batch-invariant, so a sentence gets the same translation alone or in a batch. The
 attention weights are recomputed afterwards by one teacher-forced pass over each chosen output (dropout is
-off in eval mode, so they are the weights the decoder used).
+off in eval mode, so they are the weights the decoder used). Empty sentences and sentences of only unknown
+tokens are errors; other unknown tokens are reported in ``Translations.unknown``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from rnnkit.text.tokenizer import unknown_tokens
 from rnnkit.translation.data import detokenize, normalize
 
 __all__ = ["Translations", "load_translator", "translate"]
 
 DEFAULT_MAX_LENGTH = 60
+DEFAULT_BEAM_SIZE = 5
 
 
 class Translations(NamedTuple):
@@ -35,6 +38,7 @@ class Translations(NamedTuple):
     output_tokens: list[list[str]]  # what the decoder wrote, </s> included when it ended
     attention: list[Tensor | None]  # (len(output_tokens), len(source_tokens)); None without attention
     scores: list[float]  # sum of log-probabilities (beam search: divided by the length penalty)
+    unknown: list[list[str]]  # the source tokens the model does not know (read as <unk>): a warning
 
 
 class Translator(NamedTuple):
@@ -71,7 +75,7 @@ def translate(
     sentences: Sequence[str],
     *,
     method: str = "greedy",
-    beam_size: int = 5,
+    beam_size: int | None = None,
     length_penalty: float = 1.0,
     max_length: int = DEFAULT_MAX_LENGTH,
     batch_size: int = 64,
@@ -83,15 +87,19 @@ def translate(
             many times).
         sentences: a list of source sentences (raw text; normalised and tokenised as in training).
         method: ``"greedy"`` or ``"beam"`` (``"sample"`` works too, unseeded).
-        beam_size: hypotheses kept per sentence (beam only).
+        beam_size: hypotheses kept per sentence (beam only; None: 5).
         length_penalty: GNMT's alpha (beam only; 0 ranks by log-probability).
         max_length: the most output tokens per sentence, </s> included.
         batch_size: sentences decoded together.
 
     Returns:
         :class:`Translations`.
+
+    Raises ValueError naming ``sentences[i]`` for a sentence the model cannot read at all: empty, or only
+    tokens its source vocabulary lacks. Sentences with some unknown tokens are translated and the tokens
+    listed in ``Translations.unknown``. The decoder never writes ``<unk>``, ``<pad>`` or ``<s>``.
     """
-    from rnnkit.decoding import ban_tokens, generate
+    from rnnkit.decoding import ban_special_tokens, generate
 
     translator = bundle if isinstance(bundle, Translator) else load_translator(bundle)
     if isinstance(sentences, str) or not isinstance(sentences, Sequence):
@@ -103,16 +111,21 @@ def translate(
         raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
     model, source, target = translator.model, translator.source, translator.target
     device = next(model.parameters()).device
-    encoded = [source.encode(normalize(s, translator.source_language)) or [source.unk_id] for s in sentences]
+    normalized = [normalize(s, translator.source_language) for s in sentences]
+    unknown = [unknown_tokens(source.split(text), source.__contains__, argument=f"sentences[{index}]",
+                              text=sentences[index]) for index, text in enumerate(normalized)]
+    encoded = [source.encode(text) for text in normalized]
     texts, source_tokens, output_tokens, attention, scores = [], [], [], [], []
     beam = method == "beam"
+    if beam and beam_size is None:
+        beam_size = DEFAULT_BEAM_SIZE
     for start in range(0, len(encoded), batch_size):
         rows = [torch.tensor(ids, dtype=torch.long) for ids in encoded[start:start + batch_size]]
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
         batch = pad_sequence(rows, batch_first=True).to(device)  # (B, S)
         prompts = torch.full((len(rows), 1), target.start_id, dtype=torch.long, device=device)
         result = generate(model.decoder(batch, lengths), prompts, method=method, max_new_tokens=max_length,
-                          eos_id=target.end_id, processors=[ban_tokens([target.pad_id, target.start_id])],
+                          eos_id=target.end_id, processors=[ban_special_tokens(target)],
                           beam_size=beam_size if beam else None, length_penalty=length_penalty if beam else None)
         outputs = [result.tokens[i, : int(result.lengths[i])].tolist() for i in range(len(rows))]
         weights = attention_weights(model, batch, lengths, outputs, target.start_id)
@@ -122,7 +135,7 @@ def translate(
             output_tokens.append([target.id_to_token(t) for t in ids])
             attention.append(weights[i])
             scores.append(float(result.scores[i]))
-    return Translations(texts, source_tokens, output_tokens, attention, scores)
+    return Translations(texts, source_tokens, output_tokens, attention, scores, unknown)
 
 
 def attention_weights(model: Any, source: Tensor, source_lengths: Tensor, outputs: list[list[int]],

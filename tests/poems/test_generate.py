@@ -23,8 +23,24 @@ def test_every_sampled_poem_has_the_form(poet, form):
 
 @pytest.mark.parametrize("method", ["greedy", "beam"])
 def test_deterministic_methods_keep_the_form(poet, method):
-    (poem,) = write_poems(poet, form="qijue", method=method, beam=3)
+    (poem,) = write_poems(poet, form="qijue", method=method, **({"beam": 3} if method == "beam" else {}))
     assert_form(poem, "qijue")
+    assert poem.settings["seed"] is None and poem.settings["temperature"] is None  # deterministic: no seed
+    assert poem.settings["beam"] == (3 if method == "beam" else None)
+    (again,) = write_poems(poet, form="qijue", method=method, **({"beam": 3} if method == "beam" else {}))
+    assert again.text == poem.text
+
+
+def test_sampling_options_with_greedy_or_beam_are_errors(poet):
+    for method in ("greedy", "beam"):
+        for name, value in (("seed", 1), ("temperature", 0.8), ("top_p", 0.9)):
+            with pytest.raises(ValueError, match=f"{name}: only used when sampling; got {name}={value} with"):
+                write_poems(poet, method=method, **{name: value})
+    with pytest.raises(ValueError, match="beam: only used by method='beam', got beam=3 with method='greedy'"):
+        write_poems(poet, method="greedy", beam=3)
+    with pytest.raises(ValueError, match="beam: expected an int >= 1, got 0"):
+        write_poems(poet, method="beam", beam=0)
+    assert PoemSettings(method="beam").beam == 4
 
 
 def test_acrostic_and_start(poet):

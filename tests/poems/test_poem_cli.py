@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from rnnkit.bundle import save as save_bundle
 from rnnkit.cli import app
 from rnnkit.config import to_dict
+from rnnkit.poems import write_poems
 from rnnkit.poems.data import FORMS, format_poem
 from rnnkit.training import RunConfig
 from rnnkit.training.registry import build_task
@@ -49,6 +50,29 @@ def test_poem_errors(bundle_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "runs" / "demo")  # no runs/ below here
     result = runner.invoke(app, ["poem"])
     assert result.exit_code == 2 and "make demo" in result.output
+
+
+def test_poem_beam_and_sampling_options_follow_one_rule(bundle_dir, poet):
+    bundle = ["poem", "--bundle", str(bundle_dir), "--form", "wujue", "--json"]
+    for beam, method in (("1", "greedy"), ("3", "beam")):
+        result = runner.invoke(app, [*bundle, "--beam", beam])
+        assert result.exit_code == 0, result.output
+        got = json.loads(result.output)
+        expected = write_poems(poet, form="wujue", method=method, **({"beam": 3} if method == "beam" else {}))[0]
+        assert got["text"] == expected.text and got["settings"]["method"] == method
+        assert got["settings"]["seed"] is None  # deterministic: no seed reported
+    for options, message in ((["--beam", "0"], "beam: expected an int >= 1, got 0"),
+                             (["--beam", "-3"], "beam: expected an int >= 1, got -3"),
+                             (["--beam", "3", "--seed", "1"], "seed: only used when sampling; got seed=1 with beam"),
+                             (["--beam", "1", "--temperature", "0.5"], "temperature: only used when sampling"),
+                             (["--beam", "2", "--top-p", "0.5"], "top_p: only used when sampling"),
+                             (["--temperature", "0", "--seed", "2"], "seed: only used when sampling; got seed=2 with "
+                                                                     "greedy decoding")):
+        result = runner.invoke(app, [*bundle, *options])
+        assert result.exit_code == 2 and result.output.count("error:") == 1, (options, result.output)
+        assert message in result.output, (options, result.output)
+    greedy = json.loads(runner.invoke(app, [*bundle, "--temperature", "0"]).output)
+    assert greedy["settings"]["method"] == "greedy" and greedy["settings"]["seed"] is None
 
 
 def test_eval_reports_nats_bits_and_perplexity(tmp_path):

@@ -1,13 +1,14 @@
 import json
 
 import pytest
+import torch
 
 pytest.importorskip("fastapi", reason="the serve extra (fastapi, httpx) is not installed")
 pytest.importorskip("httpx", reason="the serve extra (fastapi, httpx) is not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from rnnkit.decoding import generate, temperature, top_k  # noqa: E402
+from rnnkit.decoding import ban_special_tokens, generate, temperature, top_k  # noqa: E402
 from rnnkit.poems import write_poems  # noqa: E402
 from rnnkit.poems.data import FORMS  # noqa: E402
 from rnnkit.serve import ServerSettings, create_app  # noqa: E402
@@ -45,8 +46,8 @@ def test_generate_equals_rnnkit_generate_with_the_same_seed(poet, poem_bundle):
     assert answer.status_code == 200, answer.text
     tokenizer = poem_bundle.tokenizer
     prompt = [tokenizer.start_id, *tokenizer.encode("春山")]
-    expected = generate(poem_bundle.model, [prompt], method="sample", max_new_tokens=12,
-                        processors=[temperature(0.8), top_k(10)], eos_id=tokenizer.end_id, seed=7)
+    expected = generate(poem_bundle.model, [prompt], method="sample", max_new_tokens=12, eos_id=tokenizer.end_id,
+                        processors=[ban_special_tokens(tokenizer), temperature(0.8), top_k(10)], seed=7)
     tokens = expected.tokens[0, : int(expected.lengths[0])].tolist()
     assert answer.json()["tokens"] == tokens
     assert answer.json()["text"] == tokenizer.decode(tokens)
@@ -56,11 +57,73 @@ def test_generate_equals_rnnkit_generate_with_the_same_seed(poet, poem_bundle):
 def test_greedy_and_beam_equal_rnnkit_generate(poet, poem_bundle):
     tokenizer = poem_bundle.tokenizer
     prompt = [tokenizer.start_id, *tokenizer.encode("秋")]
-    for body, method, beam in (({"temperature": 0}, "greedy", None), ({"beam": 3}, "beam", 3)):
+    for body, method, beam in (({"temperature": 0}, "greedy", None), ({"beam": 1}, "greedy", None),
+                               ({"beam": 3}, "beam", 3)):
         answer = poet.post("/v1/generate", json={"prompt": "秋", "max_new_tokens": 6, **body}).json()
         expected = generate(poem_bundle.model, [prompt], method=method, max_new_tokens=6, beam_size=beam,
-                            eos_id=tokenizer.end_id, processors=[temperature(1.0)] if beam else None)
+                            eos_id=tokenizer.end_id, processors=[ban_special_tokens(tokenizer)])
         assert answer["tokens"] == expected.tokens[0, : int(expected.lengths[0])].tolist()
+        assert answer["seed"] is None  # deterministic: no seed to report
+
+
+def test_decoding_options_follow_one_rule_and_get_422_naming_the_field(poet):
+    cases = [
+        ("/v1/generate", {"beam": 3, "seed": 1}, "seed", "only used when sampling; got seed=1 with beam search"),
+        ("/v1/generate", {"beam": 3, "temperature": 0.5}, "temperature", "only used when sampling"),
+        ("/v1/generate", {"temperature": 0, "top_k": 5}, "top_k", "got top_k=5 with greedy decoding"),
+        ("/v1/generate", {"beam": 1, "top_p": 0.5}, "top_p", "got top_p=0.5 with greedy decoding"),
+        ("/v1/generate", {"beam": 2, "temperature": 0}, "temperature", "0 asks for greedy decoding"),
+        ("/v1/generate", {"beam": 0}, "beam", "greater than or equal to 1"),
+        ("/v1/poem", {"beam": 0}, "beam", "greater than or equal to 1"),
+        ("/v1/poem", {"beam": 3, "seed": 1}, "seed", "only used when sampling; got seed=1 with beam search"),
+        ("/v1/poem", {"temperature": 0, "top_p": 0.5}, "top_p", "got top_p=0.5 with greedy decoding"),
+    ]
+    for path, body, field, message in cases:
+        answer = poet.post(path, json={**body, **({"max_new_tokens": 8} if path == "/v1/generate" else {})})
+        assert answer.status_code == 422, (body, answer.text)
+        detail = answer.json()["detail"][0]
+        assert detail["loc"][-1] == field and message in detail["msg"], (body, detail)
+
+
+@pytest.mark.parametrize(("request_", "settings"), [({"beam": 3}, {"method": "beam", "beam": 3}),
+                                                    ({"beam": 1}, {"method": "greedy"}),
+                                                    ({"temperature": 0}, {"method": "greedy"})])
+def test_deterministic_poems_equal_write_poems_and_report_no_seed(poet, poem_bundle, request_, settings):
+    answer = poet.post("/v1/poem", json={"form": "wujue", **request_})
+    assert answer.status_code == 200, answer.text
+    expected = write_poems(poem_bundle, form="wujue", **settings)[0]
+    assert answer.json()["text"] == expected.text and answer.json()["seed"] is None
+    assert answer.json()["log_prob"] == pytest.approx(expected.log_prob, abs=1e-4)
+
+
+def test_unknown_prompt_tokens_are_422_when_all_a_warning_when_some(poet, poem_bundle):
+    answer = poet.post("/v1/generate", json={"prompt": "龍鳳龍", "max_new_tokens": 4})
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["loc"][-1] == "prompt" and "every token is unknown to it (龍 鳳)" in detail["msg"], detail
+    answer = poet.post("/v1/generate", json={"prompt": "春龍", "max_new_tokens": 4, "seed": 0})
+    assert answer.status_code == 200 and answer.json()["unknown"] == ["龍"] and answer.json()["prompt_tokens"] == 3
+    assert events(poet.post("/v1/generate", json={"prompt": "春龍", "max_new_tokens": 4, "seed": 0, "stream": True})
+                  )[-1] == ("done", answer.json())
+    answer = poet.post("/v1/generate", json={"max_new_tokens": 4, "seed": 0})  # empty: from the start token
+    assert answer.status_code == 200 and answer.json()["unknown"] == []
+
+
+def test_generation_never_emits_special_tokens_but_the_end(poem_bundle):
+    import copy
+
+    model = copy.deepcopy(poem_bundle.model)
+    tokenizer = poem_bundle.tokenizer
+    with torch.no_grad():  # the specials but </s> are the most probable tokens at every step
+        for token_id in range(tokenizer.num_specials):
+            if token_id != tokenizer.end_id:
+                model.output.bias[token_id] += 50.0
+    with TestClient(create_app(poem_bundle._replace(model=model), ServerSettings(max_new_tokens=20))) as client:
+        for body in ({"seed": 1}, {"temperature": 0}, {"beam": 3}):
+            answer = client.post("/v1/generate", json={"prompt": "春", "max_new_tokens": 12, **body})
+            assert answer.status_code == 200, answer.text
+            tokens = answer.json()["tokens"]
+            assert tokens and all(t >= tokenizer.num_specials or t == tokenizer.end_id for t in tokens), (body, tokens)
 
 
 def test_streaming_gives_the_same_tokens_one_event_each(poet):
@@ -88,6 +151,23 @@ def test_poem_equals_write_poems_and_has_its_form(poet, poem_bundle, request_):
     streamed = events(poet.post("/v1/poem", json={**request_, "stream": True}))
     assert "".join(data["text"] for kind, data in streamed if kind == "token") == expected.text
     assert streamed[-1][0] == "done" and streamed[-1][1]["text"] == expected.text
+
+
+def test_poem_with_rhyme_equals_write_poems_streamed_or_not(poet, poem_bundle):
+    pytest.importorskip("pypinyin")
+    from rnnkit.poems.rhyme import rhyme_groups
+
+    request_ = {"form": "wujue", "rhyme": True, "seed": 4}
+    expected = write_poems(poem_bundle, **request_)[0]
+    answer = poet.post("/v1/poem", json=request_)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["text"] == expected.text
+    streamed = events(poet.post("/v1/poem", json={**request_, "stream": True}))
+    assert streamed[-1] == ("done", answer.json())
+    groups, tokenizer = rhyme_groups(poem_bundle.tokenizer), poem_bundle.tokenizer
+    ends = [line[-1] for line in expected.lines[1::2]]
+    assert len({int(groups[tokenizer.token_to_id(c)]) for c in ends}) == 1  # the even lines rhyme
+    assert poet.post("/v1/poem", json={**request_, "seed": 5}).status_code == 200  # a second request: cached
 
 
 def test_invalid_input_gets_422_naming_the_field(poet):

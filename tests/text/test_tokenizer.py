@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from rnnkit.text import SPECIAL_TOKENS, Tokenizer, split_words
+from rnnkit.text import SPECIAL_TOKENS, Tokenizer, split_words, unknown_tokens
 
 
 def test_char_round_trip_and_frequency_order():
@@ -73,3 +73,14 @@ def test_errors_name_the_argument():
         Tokenizer.build(["a"]).id_to_token(99)
     with pytest.raises(ValueError, match="version"):
         Tokenizer.from_dict({"format": "rnnkit.tokenizer", "version": 99})
+
+
+def test_unknown_tokens_warns_for_some_and_refuses_none_or_all():
+    tok = Tokenizer.build(["the cat sat"], level="word")
+    assert unknown_tokens(tok.split("the dog and the dog"), tok.__contains__, argument="x", text="") == ["dog", "and"]
+    assert unknown_tokens(["cat"], tok.__contains__, argument="x", text="cat") == []
+    with pytest.raises(ValueError, match=r"^prompt: expected a text with at least one token, got '' \(empty"):
+        unknown_tokens([], tok.__contains__, argument="prompt", text="")
+    with pytest.raises(ValueError, match=r"^inputs\[2\]: expected a text with at least one token the model knows, "
+                                         r"got 'dog dog emu' whose every token is unknown to it \(dog emu\)"):
+        unknown_tokens(["dog", "dog", "emu"], tok.__contains__, argument="inputs[2]", text="dog dog emu")

@@ -55,3 +55,43 @@ def test_cli_translate_and_eval(toy_bundle, tmp_path):
     assert '"method": "beam5"' in result.stdout and '"bleu"' in result.stdout
     result = runner.invoke(app, ["translate", str(tmp_path / "missing"), "1"])
     assert result.exit_code == 2 and "no such bundle folder" in result.output
+
+
+def test_cli_translate_beam_follows_the_decoding_rule(toy_bundle):
+    runner = CliRunner()
+    for beam in ("0", "-3"):
+        result = runner.invoke(app, ["translate", str(toy_bundle), "4321", "--beam", beam])
+        assert result.exit_code == 2 and f"beam: expected an int >= 1, got {beam}" in result.output, result.output
+    greedy = translate(toy_bundle, ["4321", "907"]).texts
+    result = runner.invoke(app, ["translate", str(toy_bundle), "4321", "907", "--beam", "1"])
+    assert result.exit_code == 0 and result.stdout.splitlines() == greedy, result.output
+    with pytest.raises(ValueError, match="beam_size: expected an int >= 1, got 0"):
+        translate(toy_bundle, ["1"], method="beam", beam_size=0)
+
+
+def test_empty_or_unknown_sentences_are_errors_and_some_unknown_a_warning(toy_bundle):
+    with pytest.raises(ValueError, match=r"^sentences\[1\]: expected a text with at least one token, got ''"):
+        translate(toy_bundle, ["123", ""])
+    with pytest.raises(ValueError, match=r"^sentences\[0\]: .* every token is unknown to it \(a b\)"):
+        translate(toy_bundle, ["ab"])
+    result = translate(toy_bundle, ["12a3", "45"])
+    assert result.unknown == [["a"], []] and result.source_tokens[0] == ["1", "2", "<unk>", "3"]
+    runner = CliRunner()
+    result = runner.invoke(app, ["translate", str(toy_bundle), "12a3"])
+    assert result.exit_code == 0 and result.stderr == "warning: 1 token(s) unknown to the model, read as <unk>: a\n"
+    result = runner.invoke(app, ["translate", str(toy_bundle), ""])
+    assert result.exit_code == 2 and result.stdout == "" and result.output.startswith("error: sentences[0]: expected")
+
+
+def test_the_decoder_never_writes_unk_even_where_the_model_prefers_it(toy_bundle):
+    import copy
+
+    translator = load_translator(toy_bundle)
+    model = copy.deepcopy(translator.model)
+    with torch.no_grad():
+        model.output.bias[translator.target.unk_id] += 100.0  # <unk> the most probable token at every step
+    fond = translator._replace(model=model)
+    for method in ("greedy", "beam", "sample"):
+        result = translate(fond, ["123", "4567"], method=method, max_length=8)
+        for tokens in result.output_tokens:
+            assert tokens and not {"<unk>", "<pad>", "<s>"} & set(tokens), (method, tokens)
