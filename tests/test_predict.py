@@ -108,3 +108,17 @@ def test_cli(classifier_bundle, tagger_bundle):
     assert result.exit_code == 0 and "Alice [PER]" in result.output and "Paris [LOC]" in result.output
     result = runner.invoke(app, ["predict", str(classifier_bundle.parent / "missing"), "x"])
     assert result.exit_code == 2 and "no such bundle" in result.output
+
+
+def test_cli_reads_inputs_from_a_file_or_stdin(classifier_bundle, tmp_path, user_error):
+    runner = CliRunner()
+    expected = runner.invoke(app, ["predict", str(classifier_bundle), "a fine film", "a dull film", "--json"]).stdout
+    assert len(expected.splitlines()) == 2
+    (tmp_path / "texts.txt").write_text("a fine film\n\na dull film\n")  # blank lines are skipped
+    result = runner.invoke(app, ["predict", str(classifier_bundle), "--input", str(tmp_path / "texts.txt"), "--json"])
+    assert result.exit_code == 0 and result.stdout == expected
+    result = runner.invoke(app, ["predict", str(classifier_bundle), "-", "--json"], input="a fine film\na dull film\n")
+    assert result.exit_code == 0 and result.stdout == expected
+    user_error(runner.invoke(app, ["predict", str(classifier_bundle), "x", "--input", str(tmp_path / "texts.txt")]),
+               "--input", "got both")
+    user_error(runner.invoke(app, ["predict", str(classifier_bundle), "-"], input="\n \n"), "--input", "stdin")

@@ -183,10 +183,11 @@ def create_app(bundle: Any, settings: ServerSettings | None = None) -> FastAPI:
     return app
 
 
-def serve(bundle: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSettings | None = None,
+def serve(bundle: Any, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSettings | None = None,
           graceful_seconds: float = 30.0) -> None:
-    """Run the server with uvicorn until SIGINT/SIGTERM. On SIGTERM uvicorn stops accepting connections, lets
-    in-flight requests finish (up to ``graceful_seconds``), then the lifespan drains the worker."""
+    """Run the server with uvicorn until SIGINT/SIGTERM; ``bundle`` as for :func:`create_app` (a folder or a
+    loaded Bundle). On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (up to
+    ``graceful_seconds``), then the lifespan drains the worker."""
     import uvicorn
 
     uvicorn.run(create_app(bundle, settings), host=host, port=port, timeout_graceful_shutdown=graceful_seconds,

@@ -55,3 +55,19 @@ def test_cli_translate_and_eval(toy_bundle, tmp_path):
     assert '"method": "beam5"' in result.stdout and '"bleu"' in result.stdout
     result = runner.invoke(app, ["translate", str(tmp_path / "missing"), "1"])
     assert result.exit_code == 2 and "no such bundle folder" in result.output
+
+
+def test_cli_translate_reads_a_file_or_stdin_and_checks_the_attention_png(toy_bundle, tmp_path, unwritable,
+                                                                          user_error):
+    runner = CliRunner()
+    expected = runner.invoke(app, ["translate", str(toy_bundle), "4321", "77"]).stdout
+    assert expected.splitlines() == ["1234", "77"]
+    (tmp_path / "in.txt").write_text("4321\n\n77\n")  # one sentence per line; blank lines are skipped
+    assert runner.invoke(app, ["translate", str(toy_bundle), "--input", str(tmp_path / "in.txt")]).stdout == expected
+    assert runner.invoke(app, ["translate", str(toy_bundle), "-"], input="4321\n77\n").stdout == expected
+    assert runner.invoke(app, ["translate", str(toy_bundle), "--input", "-"], input="4321\n77\n").stdout == expected
+    user_error(runner.invoke(app, ["translate", str(toy_bundle)]), "SENTENCES: expected one or more sentences")
+    user_error(runner.invoke(app, ["translate", str(toy_bundle), "--input", str(tmp_path / "none.txt")]),
+               "--input", "none.txt", "No such file")
+    user_error(runner.invoke(app, ["translate", str(toy_bundle), "1", "--attention-png", str(unwritable / "a.png")]),
+               "--attention-png", str(unwritable))
