@@ -285,6 +285,8 @@ def _answer(state, job: Job, stream: bool, tokenizer, finish):
             for event in _events(job, timeout):
                 if event[0] == TOKEN:
                     tokens.append(event[1])
+                    if event[1] == tokenizer.end_id:  # it ends the text and has none: the done event follows
+                        continue
                     piece = tokenizer.decode([event[1]])
                     if piece and tokenizer.level == "word" and len(tokens) > 1:
                         piece = " " + piece

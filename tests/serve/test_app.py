@@ -63,15 +63,24 @@ def test_greedy_and_beam_equal_rnnkit_generate(poet, poem_bundle):
         assert answer["tokens"] == expected.tokens[0, : int(expected.lengths[0])].tolist()
 
 
-def test_streaming_gives_the_same_tokens_one_event_each(poet):
+def test_streaming_gives_the_same_tokens_one_event_each(poet, poem_bundle):
     body = {"prompt": "月", "max_new_tokens": 10, "seed": 3}
     plain = poet.post("/v1/generate", json=body).json()
     streamed = poet.post("/v1/generate", json={**body, "stream": True})
     assert streamed.headers["content-type"].startswith("text/event-stream")
     found = events(streamed)
-    assert [kind for kind, _ in found] == ["token"] * len(plain["tokens"]) + ["done"]
-    assert [data["id"] for _, data in found[:-1]] == plain["tokens"]
+    texts = [token for token in plain["tokens"] if token != poem_bundle.tokenizer.end_id]  # the end token has no text
+    assert [kind for kind, _ in found] == ["token"] * len(texts) + ["done"]
+    assert [data["id"] for _, data in found[:-1]] == texts
     assert found[-1][1] == plain
+
+
+def test_a_streamed_poem_sends_no_event_for_the_end_token(poet, poem_bundle):
+    streamed = events(poet.post("/v1/poem", json={"form": "wujue", "seed": 11, "stream": True}))
+    tokens = [data for kind, data in streamed if kind == "token"]
+    assert len(tokens) == FORMS["wujue"].num_chars  # each character and punctuation mark, then "done"
+    assert all(data["text"] and data["id"] != poem_bundle.tokenizer.end_id for data in tokens)
+    assert streamed[-1][0] == "done" and "".join(data["text"] for data in tokens) == streamed[-1][1]["text"]
 
 
 @pytest.mark.parametrize("request_", [dict(form="wujue", seed=11), dict(acrostic="春夏秋冬", seed=2, temperature=0.7),
