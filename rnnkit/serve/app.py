@@ -2,8 +2,9 @@
 
     POST /v1/generate   continue a prompt (sampling, greedy, beam); stream=true: server-sent events
     POST /v1/poem       a Tang poem of an exact form (rnnkit.poems' constraints); stream as above
-    POST /v1/predict    classification/regression bundles (a language-model bundle answers 400)
-    GET  /health        200 once the model is loaded, 503 while loading or stopping
+    POST /v1/predict    not served yet: the app serves language-model bundles only, so it answers 400
+    GET  /health        200 once the model is loaded; 503 outside the lifespan (under uvicorn, which listens
+                        only inside it, a request then gets a refused connection instead)
     GET  /metrics       Prometheus text: requests, latency histogram, tokens, errors, queue depth
     GET  /              the playground page; GET /docs the OpenAPI docs
 
@@ -177,8 +178,9 @@ def create_app(bundle: Any, settings: ServerSettings | None = None) -> FastAPI:
     def predict(body: PredictRequest, request: Request):
         state = _ready(request)
         info = state.bundle.info or {}
-        raise HTTPException(400, f"this bundle holds a language model (task {info.get('task')!r}); /v1/predict "
-                                 "serves classification and regression bundles. Use /v1/generate or /v1/poem.")
+        raise HTTPException(400, f"this bundle holds a language model (task {info.get('task')!r}) and this server "
+                                 "serves language models only; /v1/predict is not served yet. Use /v1/generate or "
+                                 "/v1/poem here, and rnnkit predict for classifier and tagger bundles.")
 
     return app
 

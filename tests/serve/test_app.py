@@ -143,6 +143,7 @@ def test_limits_body_size_queue_and_timeout(poem_bundle, monkeypatch):
 def test_predict_and_poem_answer_400_for_the_wrong_bundle(poet, text_bundle):
     answer = poet.post("/v1/predict", json={"inputs": ["a"]})
     assert answer.status_code == 400 and "language model" in answer.json()["detail"]
+    assert "/v1/predict is not served yet" in answer.json()["detail"]
     with TestClient(create_app(text_bundle)) as client:
         answer = client.post("/v1/poem", json={})
         assert answer.status_code == 400 and "not a poem model" in answer.json()["detail"]
