@@ -195,6 +195,7 @@ def save(
     weights = path / WEIGHTS_FILE
     partial = path / (WEIGHTS_FILE + ".partial")
     save_model(model, str(partial))  # handles the tied (shared) weight: stored once
+    os.chmod(partial, _new_file_mode())  # safetensors writes 0600; the bundle's other files get the umask's mode
     os.replace(partial, weights)
     if tokenizer is not None:
         tokenizer.save(path / TOKENIZER_FILE)
@@ -222,6 +223,13 @@ def save(
     (path / (BUNDLE_FILE + ".partial")).write_text(text, encoding="utf-8")
     os.replace(path / (BUNDLE_FILE + ".partial"), path / BUNDLE_FILE)
     return path
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process's umask (0o644 under the usual 022)."""
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def read_info(path: str | Path) -> dict[str, Any]:

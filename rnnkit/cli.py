@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -24,8 +25,80 @@ SetOption = Annotated[
 
 
 def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        path = f"{error.filename} -> {error.filename2}" if error.filename2 else error.filename  # a rename
+        message = f"{path}: {error.strerror}"  # what the system refused, on which path
+    else:
+        message = str(error)
+    typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+def _check_writable(path: Path, option: str, *, file: bool = False) -> None:
+    """Stop with one error line naming ``option`` unless ``path`` can be written: a folder (``file=False``, made
+    later if missing) or a file in one. Nothing is created, so a later error leaves no empty folder behind."""
+    if file and path.is_dir():
+        _fail(ValueError(f"{option}: expected a file to write, got the folder {str(path)!r}"))
+    if not file and path.exists() and not path.is_dir():
+        _fail(ValueError(f"{option}: expected a folder, got the file {str(path)!r}"))
+    existing = path.parent if file else path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # the folders up to here will be created
+    if not existing.is_dir():
+        _fail(ValueError(f"{option}: expected a path in a writable folder, got {str(path)!r}, inside the file "
+                         f"{str(existing)!r}"))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        _fail(ValueError(f"{option}: expected a path in a writable folder, got {str(path)!r}; the folder "
+                         f"{str(existing)!r} is not writable (permission denied)"))
+
+
+InputOption = Annotated[
+    Path | None,
+    typer.Option("--input", help="Read the inputs from this file, one per line (blank lines skipped); '-': stdin."),
+]
+
+
+def _read_inputs(arguments: list[str] | None, input_file: Path | None, what: str) -> list[str]:
+    """The inputs of a command: its arguments, or one per line from ``--input FILE`` or stdin (``-`` as the only
+    argument or as the file); blank lines are skipped. Stops with one error line naming the argument."""
+    arguments = list(arguments or [])
+    if input_file is not None and arguments:
+        _fail(ValueError(f"--input: expected {what} either as arguments or from --input, got both "
+                         f"(--input {input_file} and {len(arguments)} argument(s))"))
+    if input_file is None and arguments == ["-"]:
+        input_file = Path("-")
+    if input_file is None:
+        if not arguments:
+            _fail(ValueError(f"{what.upper()}: expected one or more {what} as arguments, '-' (stdin) or --input "
+                             "FILE, got none"))
+        return arguments
+    name = "stdin" if str(input_file) == "-" else repr(str(input_file))
+    try:
+        text = sys.stdin.read() if str(input_file) == "-" else input_file.read_text(encoding="utf-8")
+    except OSError as error:
+        _fail(ValueError(f"--input: expected a readable text file, got {name} ({error.strerror or error})"))
+    except UnicodeDecodeError as error:
+        _fail(ValueError(f"--input: expected UTF-8 text, got {name} ({error.reason} at byte {error.start})"))
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        _fail(ValueError(f"--input: expected {what}, one per line, got no non-blank line from {name}"))
+    return lines
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from rnnkit import __version__
+
+        typer.echo(f"rnnkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Recurrent networks: train, inspect, diagnose."""
 
 
 @app.command()
@@ -47,6 +120,7 @@ def train(
         max_steps, log_every = run.config.max_steps, run.config.log_every
     except (ValueError, TypeError, FileNotFoundError) as error:
         _fail(error)
+    _check_writable(out if out is not None else Path("runs") / config.stem, "--out")
     if sys.stdout.isatty():
         from rich.logging import RichHandler
 
@@ -64,12 +138,14 @@ def train(
     except TrainingDiverged as error:
         typer.echo(f"training diverged: {error}", err=True)
         raise typer.Exit(code=1) from None
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OSError) as error:
         _fail(error)
     metrics = " ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
     typer.echo(f"done: step {result.step} ({result.stopped}) {metrics} -> {result.out_dir}")
     if result.out_dir is not None and (Path(result.out_dir) / "bundle" / "bundle.json").is_file():
         typer.echo(f"bundle: {Path(result.out_dir) / 'bundle'}")
+    if result.stopped == "interrupted":  # Ctrl-C: the checkpoint and bundle are written, the exit says SIGINT
+        raise typer.Exit(code=130)
 
 
 @app.command()
@@ -104,17 +180,20 @@ def summary(
 def diagnose(
     config: ConfigArgument,
     set_: SetOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="PNG to write (default <config>-gradient-flow.png).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="PNG to write (default runs/<config name>/"
+                                                            "gradient-flow.png).")] = None,
     loss: Annotated[str, typer.Option("--loss", help="'task': the task's loss; 'last': the last position only.")] = "task",
 ) -> None:
     """Plot the norm of dLoss/dh_t against the distance from the loss, and per-parameter gradient norms."""
     set_ = set_ or []
+    from rnnkit.diagnostics import default_plot_path
     from rnnkit.diagnostics import diagnose as run_diagnosis
 
-    out = out or Path(f"{config.stem}-gradient-flow.png")
+    out = out or default_plot_path(config)
+    _check_writable(out, "--out", file=True)
     try:
         flow = run_diagnosis(config, set_, out=out, loss=loss)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         _fail(error)
     for name, norms in flow.hidden.items():
         typer.echo(f"{name}: |dL/dh_t| last step {float(norms[-1]):.3g}, first step {float(norms[0]):.3g}")
@@ -195,10 +274,11 @@ def experiment(
     """Run a long-memory experiment: metrics CSV, plots and a markdown report (see docs/experiments.md)."""
     from rnnkit.experiments import run as run_experiment
 
+    _check_writable(out if out is not None else Path("runs") / "experiments" / name, "--out")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     try:
         result = run_experiment(name, quick, out)
-    except (ValueError, TypeError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         _fail(error)
     typer.echo(f"wrote {result.report} ({len(result.files)} files in {result.out_dir})")
 
@@ -220,9 +300,13 @@ def export_(
     """
     from rnnkit.export import export_bundle
 
+    if out is not None:
+        _check_writable(out, "--out", file=True)
+    elif bundle.is_dir():  # without --out the file goes into the bundle folder
+        _check_writable(bundle, "BUNDLE (the export goes into it without --out)")
     try:
         result = export_bundle(bundle, format=format, out=out)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         _fail(error)
     typer.echo(f"wrote {result.path} ({result.format}; inputs {', '.join(result.inputs)}; outputs "
                f"{', '.join(result.outputs)}; largest difference to PyTorch {result.max_abs_error:.2g})")
@@ -236,18 +320,23 @@ def serve(
     max_batch: Annotated[int, typer.Option("--max-batch", help="Requests decoded together (1: no batching).")] = 8,
 ) -> None:
     """Serve a bundle over HTTP: /v1/generate, /v1/poem, /health, /metrics, /docs and a playground at /."""
-    from rnnkit.bundle import read_info, require_kind
+    from rnnkit.bundle import load, read_info, require_kind
 
+    if not 1 <= port <= 65535:
+        _fail(ValueError(f"--port: expected a port number in 1..65535, got {port}"))
+    if max_batch < 1:
+        _fail(ValueError(f"--max-batch: expected an integer >= 1 (1: no batching), got {max_batch}"))
     try:
         import rnnkit.serve as server
     except ImportError as error:
         _fail(ImportError(f"{error}; install the serve extra: pip install 'rnnkit[serve]'"))
-    try:  # a bad path or another kind of model fails here, before the server starts
+    try:  # a bad path, another kind of model or a damaged bundle fails here, before the server starts
         require_kind(read_info(bundle), "language_model", "rnnkit serve (text generation)")
-    except (ValueError, FileNotFoundError) as error:
+        loaded = load(bundle)
+    except (ValueError, OSError) as error:
         _fail(error)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
-    server.serve(bundle, host=host, port=port, settings=server.ServerSettings(max_batch=max_batch))
+    server.serve(loaded, host=host, port=port, settings=server.ServerSettings(max_batch=max_batch))
 
 
 @app.command()
@@ -260,9 +349,10 @@ def forecast(
     """Forecast the rows after the end of a series: CSV and a plot with history, forecast and interval."""
     from rnnkit.timeseries.forecast import forecast as run_forecast
 
+    _check_writable(out, "--out")
     try:
         result = run_forecast(bundle, input, horizon, out=out)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         _fail(error)
     typer.echo(f"forecast {len(result.point)} steps: first {result.point[0]:.4g}, last {result.point[-1]:.4g}; "
                f"wrote {result.csv} and {result.png}")
@@ -279,9 +369,10 @@ def detect(
     """Score every row of a series for anomalies and flag those above the threshold: CSV and a plot."""
     from rnnkit.timeseries.forecast import detect as run_detect
 
+    _check_writable(out, "--out")
     try:
         result = run_detect(bundle, input, threshold=threshold, out=out)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         _fail(error)
     typer.echo(f"flagged {int(result.flags.sum())} of {len(result.flags)} rows (threshold {result.threshold:.4g}); "
                f"wrote {result.csv} and {result.png}")
@@ -289,13 +380,17 @@ def detect(
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A classifier or tagger bundle folder, e.g. runs/sst2/bundle.")],
-    texts: Annotated[list[str], typer.Argument(help="One or more texts to classify or tag.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify or tag ('-': one per line from "
+                                                           "stdin).", show_default=False)] = None,
+    input_file: InputOption = None,
     json_: Annotated[bool, typer.Option("--json", help="One JSON object per text.")] = False,
 ) -> None:
     """Classify texts (label and probabilities) or tag them (entity spans) with a trained bundle."""
     import json
 
     from rnnkit.predict import predict as run_prediction
+
+    texts = _read_inputs(texts, input_file, "texts")
 
     try:
         predictions = run_prediction(bundle, texts)
@@ -317,7 +412,9 @@ def predict(
 @app.command()
 def translate(
     bundle: Annotated[Path, typer.Argument(help="A translation bundle folder, e.g. runs/eng_fra/bundle.")],
-    sentences: Annotated[list[str], typer.Argument(help="One or more sentences to translate.")],
+    sentences: Annotated[list[str] | None, typer.Argument(help="Sentences to translate ('-': one per line from "
+                                                               "stdin).", show_default=False)] = None,
+    input_file: InputOption = None,
     beam: Annotated[int | None, typer.Option("--beam", help="Beam search of this width (default and 1: greedy).")] = None,
     attention_png: Annotated[Path | None, typer.Option("--attention-png", help="Write the first sentence's "
                                                        "attention map to this PNG.")] = None,
@@ -327,13 +424,16 @@ def translate(
     from rnnkit.translation import translate as run_translation
     from rnnkit.translation.plot import plot_attention
 
+    sentences = _read_inputs(sentences, input_file, "sentences")
+    if attention_png is not None:
+        _check_writable(attention_png, "--attention-png", file=True)
     try:
         options = DecodingOptions.choose(beam=beam, default="greedy")
         result = run_translation(bundle, sentences, method=options.method, beam_size=options.beam)
         if attention_png is not None:
             plot_attention(result.attention[0], result.source_tokens[0], result.output_tokens[0], attention_png,
                            title=f"{sentences[0]} -> {result.texts[0]}")
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
         _fail(error)
     for text, unknown in zip(result.texts, result.unknown, strict=True):
         typer.echo(text)

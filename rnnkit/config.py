@@ -11,6 +11,7 @@ source (file or `--set`), the dotted key, what was expected and what was receive
     tiny.yaml: unknown key 'optimizer.lrr'; did you mean 'optimizer.lr'?
     tiny.yaml: optimizer.lr: expected a float, got 'fast' (str)
     tiny.yaml: optimizer.lr: expected a value > 0, got -0.1
+    --set optimizer.lr=-1: optimizer.lr: expected a value > 0, got -1.0     (the value came from --set)
 
 Impossible values are checked by each dataclass's `__post_init__`, which raises `ValueError` whose
 message starts with the field name; `load_config` adds the section path and the file.
@@ -35,11 +36,20 @@ import yaml
 
 T = TypeVar("T")
 
-__all__ = ["ConfigError", "load_config", "from_dict", "parse_overrides", "to_dict", "flatten", "check"]
+__all__ = ["ConfigError", "load_config", "from_dict", "parse_overrides", "blame_override", "to_dict", "flatten",
+           "check"]
 
 
 class ConfigError(ValueError):
-    """A configuration mistake; the message names the source, the key and the expectation."""
+    """A configuration mistake; the message names the source, the key and the expectation.
+
+    ``key`` is the dotted key at fault (None when the mistake is not about one key): `blame_override` uses
+    it to name the ``--set`` that gave the value instead of the file.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 def check(condition: bool, key: str, expected: str, got: Any) -> None:
@@ -75,7 +85,24 @@ def load_config(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}")
     data = apply_overrides(data, cls, overrides)
-    return from_dict(cls, data, source=str(path))
+    try:
+        return from_dict(cls, data, source=str(path))
+    except ConfigError as error:
+        raise blame_override(error, str(path), overrides) from None
+
+
+def blame_override(error: ConfigError, source: str, overrides: Sequence[str]) -> ConfigError:
+    """``error``, raised for the data of the file ``source`` with ``overrides`` applied, with its source
+    replaced by the last override that set its key (or a section holding it), e.g.
+    ``--set optimizer.lr=-1: optimizer.lr: expected a value > 0, got -1.0``; else ``error`` itself."""
+    prefix = f"{source}: "
+    if error.key is None or not str(error).startswith(prefix):
+        return error
+    for item in reversed(list(overrides)):
+        key = item.partition("=")[0].strip()
+        if error.key == key or error.key.startswith((key + ".", key + "[")):
+            return ConfigError(f"--set {item}: {str(error)[len(prefix):]}", key=error.key)
+    return error
 
 
 def parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
@@ -123,19 +150,23 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "<dict>", 
         raise TypeError(f"from_dict: expected a dataclass type, got {cls!r}")
     if not isinstance(data, Mapping):
         where = prefix.rstrip(".") or "top level"
-        raise ConfigError(f"{source}: {where}: expected a mapping, got {data!r} ({type(data).__name__})")
+        raise ConfigError(f"{source}: {where}: expected a mapping, got {data!r} ({type(data).__name__})",
+                          key=prefix.rstrip(".") or None)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
-            raise ConfigError(f"{source}: unknown key {prefix + str(key)!r}{_suggest(str(key), fields, prefix)}")
+            raise ConfigError(f"{source}: unknown key {prefix + str(key)!r}{_suggest(str(key), fields, prefix)}",
+                              key=prefix + str(key))
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _convert(hints[name], value, source, prefix + name)
     try:
         return cls(**kwargs)
-    except ValueError as error:
-        raise ConfigError(f"{source}: {prefix}{error}") from None
+    except ValueError as error:  # messages start with the field's name: "lr: expected a value > 0, got -1.0"
+        field = re.match(r"[A-Za-z_][\w.]*(?=:)", str(error))
+        raise ConfigError(f"{source}: {prefix}{error}",
+                          key=prefix + field.group() if field else prefix.rstrip(".") or None) from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -191,7 +222,8 @@ def _check_key_path(cls: type, key: str, source: str) -> None:
         hints = typing.get_type_hints(current)
         names = [f.name for f in dataclasses.fields(current) if f.init]
         if part not in names:
-            raise ConfigError(f"{source}: unknown key {prefix + part!r}{_suggest(part, names, prefix)}")
+            raise ConfigError(f"{source}: unknown key {prefix + part!r}{_suggest(part, names, prefix)}",
+                              key=prefix + part)
         current = _strip_optional(hints[part])
         prefix += part + "."
 
@@ -234,7 +266,8 @@ def _describe(tp: Any) -> str:
 
 
 def _fail(tp: Any, value: Any, source: str, key: str) -> ConfigError:
-    return ConfigError(f"{source}: {key}: expected {_describe(tp)}, got {value!r} ({type(value).__name__})")
+    return ConfigError(f"{source}: {key}: expected {_describe(tp)}, got {value!r} ({type(value).__name__})",
+                       key=key)
 
 
 _FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?inf")
@@ -281,7 +314,7 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
         hint = difflib.get_close_matches(str(value), [str(a) for a in args], n=1, cutoff=0.5)
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         raise ConfigError(
-            f"{source}: {key}: expected one of {', '.join(repr(a) for a in args)}, got {value!r}{extra}"
+            f"{source}: {key}: expected one of {', '.join(repr(a) for a in args)}, got {value!r}{extra}", key=key
         )
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-__all__ = ["GradientFlow", "gradient_flow", "last_step_loss", "plot_gradient_flow", "diagnose"]
+__all__ = ["GradientFlow", "gradient_flow", "last_step_loss", "plot_gradient_flow", "default_plot_path", "diagnose"]
 
 _CELLS = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell, "RNN_TANH": nn.RNNCell, "RNN_RELU": nn.RNNCell}
 
@@ -188,11 +188,17 @@ def plot_gradient_flow(flow: GradientFlow, path: str | Path, title: str = "") ->
     return path
 
 
+def default_plot_path(config_path: str | Path) -> Path:
+    """Where `diagnose` writes its plot without `out`: runs/<config stem>/gradient-flow.png, the run folder
+    that `rnnkit train` uses for the same config."""
+    return Path("runs") / Path(config_path).stem / "gradient-flow.png"
+
+
 def diagnose(
     config_path: str | Path, overrides: Sequence[str] = (), *, out: str | Path | None = None, loss: str = "task"
 ) -> GradientFlow:
     """Build the run's task and model (seeded, untrained), take its first training batch, measure the
-    gradient flow and save the plot to `out` (default: <config stem>-gradient-flow.png). What
+    gradient flow and save the plot to `out` (default: runs/<config stem>/gradient-flow.png). What
     `rnnkit diagnose` calls.
 
     loss: "task" uses the task's own loss (`task.step`); "last" the cross-entropy of the last position
@@ -213,7 +219,7 @@ def diagnose(
         flow = gradient_flow(model, batch, last_step_loss)
     else:
         flow = gradient_flow(model, batch, lambda m, b: run.task.step(m, b, None).loss)
-    out = Path(out) if out is not None else Path(f"{Path(config_path).stem}-gradient-flow.png")
+    out = Path(out) if out is not None else default_plot_path(config_path)
     title = f"{Path(config_path).name} {' '.join(overrides)} (loss: {loss})"
     plot_gradient_flow(flow, out, title=title)
     return flow

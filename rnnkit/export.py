@@ -406,6 +406,7 @@ def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path |
             dynamic.update({name: {1: "batch"} for name in inputs[2:] + outputs[1:]})
             export_onnx(graph, path, example, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
                         opset=opset)
+            _state_shapes_like_inputs(path, inputs[2:], outputs[1:])
         else:
             export_torchscript(graph, path, example)
         error = verify(path, graph, format, inputs)
@@ -414,6 +415,20 @@ def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path |
                          "report it with the bundle's model_config")
     logger.info("exported %s: largest difference to PyTorch %.3g", path, error)
     return ExportResult(path, format, inputs, outputs, error)
+
+
+def _state_shapes_like_inputs(path: Path, state_inputs: list[str], state_outputs: list[str]) -> None:
+    """Give h_n (c_n) the shape of h0 (c0), (layers, batch, hidden), in the ONNX file: the exporter cannot infer
+    the hidden size through the Loop and names that dimension after a node ('Concath_n_dim_2')."""
+    import onnx
+
+    model = onnx.load(str(path))
+    shapes = {value.name: value.type.tensor_type.shape for value in model.graph.input}
+    for value in model.graph.output:
+        if value.name in state_outputs:
+            source = shapes[state_inputs[state_outputs.index(value.name)]]
+            value.type.tensor_type.shape.CopyFrom(source)
+    onnx.save(model, str(path))
 
 
 def verify(path: Path, graph: nn.Module, format: str, inputs: list[str]) -> float:

@@ -221,3 +221,19 @@ def test_require_kind_names_the_command_that_fits(tmp_path):
     with pytest.raises(ValueError, match="serving needs a 'language_model' bundle, got kind 'seq2seq'; use rnnkit "
                                          "translate"):
         require_kind({**info, "kind": "seq2seq"}, "language_model", "serving")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_every_bundle_file_gets_the_mode_a_new_file_gets(tmp_path, umask):
+    model, tokenizer = tiny()
+    previous = os.umask(umask)
+    try:
+        path = save(tmp_path / "b", model, tokenizer, task="toy")
+        (tmp_path / "reference").write_text("")  # what open() gives under this umask
+    finally:
+        os.umask(previous)
+    expected = (tmp_path / "reference").stat().st_mode & 0o777
+    assert expected == 0o666 & ~umask
+    modes = {file.name: file.stat().st_mode & 0o777 for file in path.iterdir()}
+    assert set(modes) == {"bundle.json", "tokenizer.json", "model.safetensors"}
+    assert modes == dict.fromkeys(modes, expected)  # model.safetensors too (the non-root Docker user reads it)

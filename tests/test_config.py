@@ -115,3 +115,35 @@ def test_task_options_are_checked_by_the_task(tmp_path):
     path = _write(tmp_path, "task: toy_ml\n")
     with pytest.raises(ConfigError, match=r"task: unknown task 'toy_ml'; did you mean 'toy_lm'\?"):
         load_run(path)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["inner.size=0"], r"--set inner.size=0: inner.size: expected an integer >= 1, got 0"),
+        (["inner.kind=c"], r"--set inner.kind=c: inner.kind: expected one of 'a', 'b', got 'c'"),
+        (["flag=1"], r"--set flag=1: flag: expected a boolean \(true/false\), got 1 \(int\)"),
+        (["inner={size: 0}"], r"--set inner={size: 0}: inner.size: expected an integer >= 1, got 0"),
+        (["inner.size=0", "inner.size=-1"], r"--set inner.size=-1: inner.size: .*got -1"),  # the one that counts
+    ],
+)
+def test_a_bad_value_from_set_is_blamed_on_the_override(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        load_config(_write(tmp_path, "name: y\n"), Outer, ["name=z", *overrides])
+
+
+def test_a_bad_value_in_the_file_is_still_blamed_on_the_file(tmp_path):
+    path = _write(tmp_path, "inner:\n  size: 0\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: inner.size: expected an integer >= 1, got 0"):
+        load_config(path, Outer, ["inner.rate=0.1", "flag=true"])  # overrides of other keys are not to blame
+    assert load_config(path, Outer, ["inner.size=2"]).inner.size == 2  # an override may fix the file
+
+
+def test_task_options_from_set_are_blamed_on_the_override(tmp_path):
+    path = _write(tmp_path, "task: toy_lm\n")
+    with pytest.raises(ConfigError, match=r"^--set task_options.cell=lstn: task_options.cell: expected one of"):
+        load_run(path, ["task_options.cell=lstn"])
+    with pytest.raises(ConfigError, match=r"^--set task_options.hiden_size=8: unknown key 'task_options.hiden_size'"):
+        load_run(path, ["task_options.hiden_size=8"])
+    with pytest.raises(ConfigError, match=r"^--set task=toy_ml: task: unknown task 'toy_ml'"):
+        load_run(path, ["task=toy_ml"])

@@ -173,3 +173,18 @@ def test_cli_export_writes_and_reports(tmp_path):
     assert result.exit_code == 2 and "format: expected one of" in result.output
     help_text = CliRunner().invoke(app, ["export", "--help"]).output
     assert all(name in help_text for name in ("tokens", "lengths", "h0", "c0", "logits", "h_n", "c_n"))
+
+
+@pytest.mark.parametrize("options", [dict(), dict(cell="gru", num_layers=2)])
+def test_onnx_dimensions_have_meaningful_names(tmp_path, options):
+    onnx = pytest.importorskip("onnx")
+    path, model, _ = tiny_bundle(tmp_path, **options)
+    result = export_bundle(path, format="onnx")
+    graph = onnx.load(str(result.path)).graph
+    dims = {value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+            for value in [*graph.input, *graph.output]}
+    layers, hidden, vocab = model.config.num_layers, model.config.hidden_size, model.config.vocab_size
+    assert dims["tokens"] == ["batch", "time"] and dims["lengths"] == ["batch"]
+    assert dims["logits"] == ["batch", "time", vocab]
+    for name in ["h0", "h_n"] + (["c0", "c_n"] if model.config.cell == "lstm" else []):
+        assert dims[name] == [layers, "batch", hidden], name  # the state out has the shape of the state in

@@ -134,3 +134,17 @@ def test_cli(classifier_bundle, tagger_bundle):
     assert result.stderr == "warning: 1 token(s) unknown to the model, read as <unk>: zorb\n"
     result = runner.invoke(app, ["predict", str(classifier_bundle), "a zorb film", "--json"])
     assert json.loads(result.stdout)["unknown"] == ["zorb"]
+
+
+def test_cli_reads_inputs_from_a_file_or_stdin(classifier_bundle, tmp_path, user_error):
+    runner = CliRunner()
+    expected = runner.invoke(app, ["predict", str(classifier_bundle), "a fine film", "a dull film", "--json"]).stdout
+    assert len(expected.splitlines()) == 2
+    (tmp_path / "texts.txt").write_text("a fine film\n\na dull film\n")  # blank lines are skipped
+    result = runner.invoke(app, ["predict", str(classifier_bundle), "--input", str(tmp_path / "texts.txt"), "--json"])
+    assert result.exit_code == 0 and result.stdout == expected
+    result = runner.invoke(app, ["predict", str(classifier_bundle), "-", "--json"], input="a fine film\na dull film\n")
+    assert result.exit_code == 0 and result.stdout == expected
+    user_error(runner.invoke(app, ["predict", str(classifier_bundle), "x", "--input", str(tmp_path / "texts.txt")]),
+               "--input", "got both")
+    user_error(runner.invoke(app, ["predict", str(classifier_bundle), "-"], input="\n \n"), "--input", "stdin")

@@ -2,8 +2,9 @@
 
     POST /v1/generate   continue a prompt (sampling, greedy, beam); stream=true: server-sent events
     POST /v1/poem       a Tang poem of an exact form (rnnkit.poems' constraints); stream as above
-    POST /v1/predict    classification/regression bundles (a language-model bundle answers 400)
-    GET  /health        200 once the model is loaded, 503 while loading or stopping
+    POST /v1/predict    not served yet: the app serves language-model bundles only, so it answers 400
+    GET  /health        200 once the model is loaded; 503 outside the lifespan (under uvicorn, which listens
+                        only inside it, a request then gets a refused connection instead)
     GET  /metrics       Prometheus text: requests, latency histogram, tokens, errors, queue depth
     GET  /              the playground page; GET /docs the OpenAPI docs
 
@@ -172,16 +173,18 @@ def create_app(bundle: Any, settings: ServerSettings | None = None) -> FastAPI:
     def predict(body: PredictRequest, request: Request):
         state = _ready(request)
         info = state.bundle.info or {}
-        raise HTTPException(400, f"this bundle holds a language model (task {info.get('task')!r}); /v1/predict "
-                                 "serves classification and regression bundles. Use /v1/generate or /v1/poem.")
+        raise HTTPException(400, f"this bundle holds a language model (task {info.get('task')!r}) and this server "
+                                 "serves language models only; /v1/predict is not served yet. Use /v1/generate or "
+                                 "/v1/poem here, and rnnkit predict for classifier and tagger bundles.")
 
     return app
 
 
-def serve(bundle: str | Path, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSettings | None = None,
+def serve(bundle: Any, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSettings | None = None,
           graceful_seconds: float = 30.0) -> None:
-    """Run the server with uvicorn until SIGINT/SIGTERM. On SIGTERM uvicorn stops accepting connections, lets
-    in-flight requests finish (up to ``graceful_seconds``), then the lifespan drains the worker."""
+    """Run the server with uvicorn until SIGINT/SIGTERM; ``bundle`` as for :func:`create_app` (a folder or a
+    loaded Bundle). On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (up to
+    ``graceful_seconds``), then the lifespan drains the worker."""
     import uvicorn
 
     uvicorn.run(create_app(bundle, settings), host=host, port=port, timeout_graceful_shutdown=graceful_seconds,
@@ -288,6 +291,8 @@ def _answer(state, job: Job, stream: bool, tokenizer, finish):
             for event in _events(job, timeout):
                 if event[0] == TOKEN:
                     tokens.append(event[1])
+                    if event[1] == tokenizer.end_id:  # it ends the text and has none: the done event follows
+                        continue
                     piece = tokenizer.decode([event[1]])
                     if piece and tokenizer.level == "word" and len(tokens) > 1:
                         piece = " " + piece

@@ -75,7 +75,7 @@ def _entry(name: str, source: str) -> TaskEntry:
     if name not in _TASKS:
         close = difflib.get_close_matches(name, task_names(), n=3, cutoff=0.5)
         hint = f"did you mean {' or '.join(map(repr, close))}?" if close else f"known tasks: {', '.join(task_names())}"
-        raise ConfigError(f"{source}: task: unknown task {name!r}; {hint}")
+        raise ConfigError(f"{source}: task: unknown task {name!r}; {hint}", key="task")
     return _TASKS[name]
 
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rnnkit.config import load_config, to_dict
+from rnnkit.config import ConfigError, blame_override, load_config, to_dict
 from rnnkit.training.config import RunConfig
 from rnnkit.training.registry import build_task, task_options
 from rnnkit.training.task import Task
@@ -39,7 +39,10 @@ class Run(NamedTuple):
 def load_run(path: str | Path, overrides: Sequence[str] = ()) -> Run:
     """Read and validate the whole config (task options included) and build the task; no training yet."""
     config = load_config(path, RunConfig, overrides)
-    options = task_options(config.task, config.task_options, source=str(path))
+    try:
+        options = task_options(config.task, config.task_options, source=str(path))
+    except ConfigError as error:  # a bad --set task_options.x=... is named as the override, not the file
+        raise blame_override(error, str(path), overrides) from None
     return Run(config, build_task(config.task, options, seed=config.seed, source=str(path)))
 
 

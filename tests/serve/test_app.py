@@ -126,15 +126,24 @@ def test_generation_never_emits_special_tokens_but_the_end(poem_bundle):
             assert tokens and all(t >= tokenizer.num_specials or t == tokenizer.end_id for t in tokens), (body, tokens)
 
 
-def test_streaming_gives_the_same_tokens_one_event_each(poet):
+def test_streaming_gives_the_same_tokens_one_event_each(poet, poem_bundle):
     body = {"prompt": "月", "max_new_tokens": 10, "seed": 3}
     plain = poet.post("/v1/generate", json=body).json()
     streamed = poet.post("/v1/generate", json={**body, "stream": True})
     assert streamed.headers["content-type"].startswith("text/event-stream")
     found = events(streamed)
-    assert [kind for kind, _ in found] == ["token"] * len(plain["tokens"]) + ["done"]
-    assert [data["id"] for _, data in found[:-1]] == plain["tokens"]
+    texts = [token for token in plain["tokens"] if token != poem_bundle.tokenizer.end_id]  # the end token has no text
+    assert [kind for kind, _ in found] == ["token"] * len(texts) + ["done"]
+    assert [data["id"] for _, data in found[:-1]] == texts
     assert found[-1][1] == plain
+
+
+def test_a_streamed_poem_sends_no_event_for_the_end_token(poet, poem_bundle):
+    streamed = events(poet.post("/v1/poem", json={"form": "wujue", "seed": 11, "stream": True}))
+    tokens = [data for kind, data in streamed if kind == "token"]
+    assert len(tokens) == FORMS["wujue"].num_chars  # each character and punctuation mark, then "done"
+    assert all(data["text"] and data["id"] != poem_bundle.tokenizer.end_id for data in tokens)
+    assert streamed[-1][0] == "done" and "".join(data["text"] for data in tokens) == streamed[-1][1]["text"]
 
 
 @pytest.mark.parametrize("request_", [dict(form="wujue", seed=11), dict(acrostic="春夏秋冬", seed=2, temperature=0.7),
@@ -214,6 +223,7 @@ def test_limits_body_size_queue_and_timeout(poem_bundle, monkeypatch):
 def test_predict_and_poem_answer_400_for_the_wrong_bundle(poet, text_bundle):
     answer = poet.post("/v1/predict", json={"inputs": ["a"]})
     assert answer.status_code == 400 and "language model" in answer.json()["detail"]
+    assert "/v1/predict is not served yet" in answer.json()["detail"]
     with TestClient(create_app(text_bundle)) as client:
         answer = client.post("/v1/poem", json={})
         assert answer.status_code == 400 and "not a poem model" in answer.json()["detail"]

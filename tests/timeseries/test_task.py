@@ -70,6 +70,16 @@ def test_cli_forecast_writes_csv_and_plot(trained, tmp_path):
     assert (tmp_path / "out" / "forecast.png").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("command", ["forecast", "detect"])
+def test_cli_output_that_cannot_be_written_is_one_error_line(trained, tmp_path, unwritable, user_error, command):
+    series = write_series(tmp_path / "new.csv", rows=50, start=1000)
+    arguments = [command, str(trained / "run" / "bundle"), "--input", str(series)]
+    user_error(runner.invoke(app, [*arguments, "--out", str(unwritable / "out")]), "--out", str(unwritable))
+    (tmp_path / "out" / f"{command}.csv").mkdir(parents=True)  # the folder is writable, the file is not
+    user_error(runner.invoke(app, [*arguments, "--out", str(tmp_path / "out")]),
+               str(tmp_path / "out" / f"{command}.csv"), "Is a directory")
+
+
 def test_forecast_api_checks_its_input(trained, tmp_path):
     series = write_series(tmp_path / "new.csv", rows=50)
     with pytest.raises(ValueError, match="horizon: this direct model forecasts at most 6 steps, got 7"):

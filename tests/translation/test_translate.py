@@ -95,3 +95,19 @@ def test_the_decoder_never_writes_unk_even_where_the_model_prefers_it(toy_bundle
         result = translate(fond, ["123", "4567"], method=method, max_length=8)
         for tokens in result.output_tokens:
             assert tokens and not {"<unk>", "<pad>", "<s>"} & set(tokens), (method, tokens)
+
+
+def test_cli_translate_reads_a_file_or_stdin_and_checks_the_attention_png(toy_bundle, tmp_path, unwritable,
+                                                                          user_error):
+    runner = CliRunner()
+    expected = runner.invoke(app, ["translate", str(toy_bundle), "4321", "77"]).stdout
+    assert expected.splitlines() == ["1234", "77"]
+    (tmp_path / "in.txt").write_text("4321\n\n77\n")  # one sentence per line; blank lines are skipped
+    assert runner.invoke(app, ["translate", str(toy_bundle), "--input", str(tmp_path / "in.txt")]).stdout == expected
+    assert runner.invoke(app, ["translate", str(toy_bundle), "-"], input="4321\n77\n").stdout == expected
+    assert runner.invoke(app, ["translate", str(toy_bundle), "--input", "-"], input="4321\n77\n").stdout == expected
+    user_error(runner.invoke(app, ["translate", str(toy_bundle)]), "SENTENCES: expected one or more sentences")
+    user_error(runner.invoke(app, ["translate", str(toy_bundle), "--input", str(tmp_path / "none.txt")]),
+               "--input", "none.txt", "No such file")
+    user_error(runner.invoke(app, ["translate", str(toy_bundle), "1", "--attention-png", str(unwritable / "a.png")]),
+               "--attention-png", str(unwritable))
