@@ -6,12 +6,26 @@ exception class and message."""
 import copy
 import pickle
 
+import hypothesis
 import pytest
 import torch
 from torch.nn.utils.rnn import PackedSequence
-from torch.testing._internal.common_modules import ModuleErrorEnum, module_db
 
 import rnnkit
+
+
+def _import_module_db():
+    """torch.testing._internal on import freezes torch.backends' flags and loads a hypothesis profile of its
+    own (10 examples); undo both, so the rest of the suite runs as it would without this file."""
+    hypothesis.settings.register_profile("rnnkit-before-torch-testing", hypothesis.settings())
+    from torch.testing._internal import common_modules
+
+    hypothesis.settings.load_profile("rnnkit-before-torch-testing")
+    torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True  # its module's global
+    return common_modules.ModuleErrorEnum, common_modules.module_db
+
+
+ModuleErrorEnum, module_db = _import_module_db()
 
 OURS = {"RNN": rnnkit.RNN, "GRU": rnnkit.GRU, "LSTM": rnnkit.LSTM, "RNNCell": rnnkit.RNNCell,
         "GRUCell": rnnkit.GRUCell, "LSTMCell": rnnkit.LSTMCell}

@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnkit
 import rnnkit.layers
+import rnnkit.variants.cell
 
 F64 = torch.float64
 INPUT, HIDDEN, BATCH, STEPS = 4, 5, 3, 6
@@ -104,8 +105,8 @@ def test_recurrent_dropout_reuses_one_mask_per_sequence_at_every_step(kind, fuse
     layer = make(kind, {"recurrent_dropout": 0.5}, num_layers=1).train()
     layer.fused_loop = fused
     masks = []
-    real = rnnkit.layers.dropout_mask
-    monkeypatch.setattr(rnnkit.layers, "dropout_mask", lambda like, p: masks.append(real(like, p)) or masks[-1])
+    real = rnnkit.variants.cell.dropout_mask
+    monkeypatch.setattr(rnnkit.variants.cell, "dropout_mask", lambda like, p: masks.append(real(like, p)) or masks[-1])
     x = torch.randn(STEPS, BATCH, INPUT, dtype=F64)
     out = layer(x)[0]
     assert [tuple(m.shape) for m in masks] == [(BATCH, INPUT), (BATCH, HIDDEN)]
@@ -173,8 +174,8 @@ def test_zoneout_deterministic_in_eval_and_keeps_units_in_training(kind, monkeyp
     torch.testing.assert_close(layer(x)[0], layer(x)[0], rtol=0, atol=0)
     layer.train()
     masks = []
-    real = rnnkit.layers.zoneout_masks
-    monkeypatch.setattr(rnnkit.layers, "zoneout_masks", lambda *a: masks.append(real(*a)) or masks[-1])
+    real = rnnkit.variants.cell.zoneout_masks
+    monkeypatch.setattr(rnnkit.variants.cell, "zoneout_masks", lambda *a: masks.append(real(*a)) or masks[-1])
     out = layer(x)[0]
     keep_h = masks[0][0]  # (T, B, H): 1 where h keeps its previous value
     assert tuple(keep_h.shape) == (STEPS, BATCH, HIDDEN) and 0 < keep_h.mean() < 1
