@@ -293,9 +293,11 @@ def predict(
     import json
 
     from rnnkit.predict import predict as run_prediction
+    from rnnkit.threads import inference_threads
 
     try:
-        predictions = run_prediction(bundle, texts)
+        with inference_threads():  # one thread: no OpenMP spinning on a busy machine (rnnkit.threads)
+            predictions = run_prediction(bundle, texts)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         _fail(error)
     for item in predictions:
