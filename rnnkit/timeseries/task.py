@@ -43,6 +43,7 @@ from rnnkit.timeseries.data import (
     infer_freq,
     load_dataset,
     read_csv,
+    sort_by_time,
     split_by_time,
     window_origins,
 )
@@ -99,12 +100,11 @@ def _split_rows(splits: Splits, split: str) -> slice:
 
 
 def read_frame(dataset: str) -> Frame:
-    """A shipped data set by name, else a CSV file by path."""
+    """A shipped data set by name, else a CSV file by path (rows sorted by time; a repeated timestamp is an error)."""
     if dataset in DATASETS:
         return load_dataset(dataset)
     if Path(dataset).suffix in (".csv", ".xz") and Path(dataset).is_file():
-        frame = read_csv(dataset)
-        return frame._replace(name=Path(dataset).stem)
+        return sort_by_time(read_csv(dataset)._replace(name=Path(dataset).stem))  # as forecast/detect read it
     raise ValueError(f"dataset: expected one of {sorted(DATASETS)} or the path of an existing .csv file, "
                      f"got {dataset!r}")
 

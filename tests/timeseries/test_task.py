@@ -105,6 +105,14 @@ def test_forecast_sorts_rows_out_of_time_order(trained, tmp_path, caplog):
     np.testing.assert_array_equal(found.scores, detect(bundle, tmp_path / "ordered.csv", threshold=1.0).scores)
 
 
+def test_training_data_is_read_in_time_order(tmp_path):
+    ordered = write_series(tmp_path / "ordered.csv", rows=100)
+    shuffled = _rewrite(write_series(tmp_path / "shuffled.csv", rows=100),
+                        lambda lines: [lines[i] for i in np.random.default_rng(1).permutation(len(lines))])
+    tasks = [ForecastTask(ForecastOptions(dataset=str(path), window=8, horizon=2)) for path in (ordered, shuffled)]
+    np.testing.assert_array_equal(tasks[0].data.past, tasks[1].data.past)
+
+
 def test_repeated_timestamps_are_refused(trained, tmp_path):
     series = _rewrite(write_series(tmp_path / "dup.csv", rows=50), lambda lines: [*lines, lines[20]])
     with pytest.raises(ValueError, match=r"series: expected one row per timestamp.*2021-01-01T20.*lines \[22, 52\]"):
