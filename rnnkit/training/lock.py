@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,9 +42,10 @@ __all__ = ["LOCK_FILE", "RunLockedError", "run_lock"]
 
 LOCK_FILE = "run.lock"
 
-# Locks this process holds, by lock file: a run's lock is taken by rnnkit.training.train and again by the
+# Locks this thread holds, by lock file: a run's lock is taken by rnnkit.training.train and again by the
 # Trainer it calls; flock would refuse the second open of the same file, so the second one only counts.
-_held: dict[Path, int] = {}
+# Another thread of this process goes through flock and is refused like another process.
+_held: dict[tuple[Path, int], int] = {}
 
 
 class RunLockedError(ValueError):
@@ -137,19 +139,20 @@ def run_lock(out_dir: str | Path) -> Iterator[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = (out_dir / LOCK_FILE).resolve()
-    if path in _held:
-        _held[path] += 1
+    key = (path, threading.get_ident())
+    if key in _held:
+        _held[key] += 1
         try:
             yield path
         finally:
-            _held[path] -= 1
+            _held[key] -= 1
         return
     fd = _acquire(out_dir, path)
-    _held[path] = 1
+    _held[key] = 1
     try:
         yield path
     finally:
-        del _held[path]
+        del _held[key]
         try:
             path.unlink(missing_ok=True)  # still locked: a waiting opener sees the inode change
         finally:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,21 @@ def test_the_lock_is_released_at_the_end_and_on_an_exception(tmp_path):
         assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid()
         raise KeyboardInterrupt
     assert not (out / LOCK_FILE).exists()
-    with run_lock(out), run_lock(out):  # the same process may nest it (train() and its Trainer)
-        pass
+    with run_lock(out), run_lock(out):  # the same thread may nest it (train() and its Trainer)
+        errors = []
+        other = threading.Thread(target=lambda: _try_lock(out, errors))
+        other.start()
+        other.join()
+        assert len(errors) == 1 and f"pid {os.getpid()}" in str(errors[0])  # another thread is refused
     assert not (out / LOCK_FILE).exists()
+
+
+def _try_lock(out, errors):
+    try:
+        with run_lock(out):
+            pass
+    except RunLockedError as error:
+        errors.append(error)
 
 
 def test_a_lock_file_of_a_dead_process_is_taken_over_with_a_warning(tmp_path, caplog):
