@@ -246,14 +246,26 @@ def eval_(
     path: Annotated[Path, typer.Argument(help="A run folder (with checkpoints/) or a model bundle folder.")],
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
 ) -> None:
-    """Validation cross-entropy of a trained language model: nats per token, bits per character, perplexity.
-    For a translation bundle: corpus BLEU and chrF on its held-out test split, greedy and beam 5."""
+    """Score a trained model on its held-out data, with the figures of its kind.
+
+    \b
+    Language model: validation nats per token, bits per character, perplexity.
+    Translation: corpus BLEU and chrF on the test split, greedy and beam 5.
+    Classifier: accuracy and macro-F1; tagger (NER): seqeval entity precision, recall, F1;
+    forecaster: MAE, RMSE, MASE, sMAPE (and interval coverage); autoencoder: reconstruction MSE;
+    each on the test split of the data its run config names (rnnkit.tasks.evaluate_bundle).
+    """
     import json
 
     from rnnkit.models.evaluate import evaluate_lm
 
-    if _bundle_kind(path) == "seq2seq":
+    kind = _bundle_kind(path)
+    if kind is None and _bundle_kind(path / "bundle") not in (None, "language_model"):
+        path, kind = path / "bundle", _bundle_kind(path / "bundle")  # a run folder: its bundle
+    if kind == "seq2seq":
         return _eval_translation(path, json_)
+    if kind not in (None, "language_model"):
+        return _eval_task(path, json_)
     try:
         result = evaluate_lm(path)
     except (ValueError, TypeError, FileNotFoundError) as error:
@@ -389,11 +401,13 @@ def predict(
     import json
 
     from rnnkit.predict import predict as run_prediction
+    from rnnkit.threads import inference_threads
 
     texts = _read_inputs(texts, input_file, "texts")
 
     try:
-        predictions = run_prediction(bundle, texts)
+        with inference_threads():  # one thread: no OpenMP spinning on a busy machine (rnnkit.threads)
+            predictions = run_prediction(bundle, texts)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
         _fail(error)
     for item in predictions:
@@ -457,6 +471,28 @@ def _bundle_kind(path: Path) -> str | None:
         return read_info(path).get("kind", "language_model")
     except (ValueError, OSError, TypeError):
         return None
+
+
+_COUNTS = ("examples", "sentences", "origins", "windows")  # what evaluate() counts, printed as integers
+
+
+def _eval_task(path: Path, json_: bool) -> None:
+    import json
+
+    from rnnkit.bundle import read_info
+    from rnnkit.tasks import evaluate_bundle
+
+    try:
+        metrics = evaluate_bundle(path, "test")
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as error:
+        _fail(error)
+    task = read_info(path).get("task")
+    if json_:
+        typer.echo(json.dumps({"task": task, "source": str(path), "split": "test", "metrics": metrics}))
+        return
+    counts = ", ".join(f"{int(metrics[name])} {name}" for name in _COUNTS if name in metrics)
+    figures = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if name not in _COUNTS)
+    typer.echo(f"{task} {path} (test split{', ' + counts if counts else ''}): {figures}")
 
 
 def _eval_translation(path: Path, json_: bool) -> None:

@@ -14,7 +14,7 @@ the next ``make demo`` resume.
 
 On CPU the OpenMP runtime's default busy-waiting slowed training 15x on a busy 2-core machine (issue 5);
 the demo therefore runs with OMP_WAIT_POLICY=PASSIVE unless it is already set (it re-executes itself,
-because OpenMP reads the variable when torch loads).
+because OpenMP reads the variable when torch loads; rnnkit.threads.passive_openmp).
 """
 
 from __future__ import annotations
@@ -35,12 +35,6 @@ DEFAULT_CONFIG = ROOT / "configs" / "tang_poems.yaml"
 CHECKPOINT_EVERY = 200
 DEMO_POEMS = (("wujue", 1), ("qijue", 2), ("wulv", 3), ("qilv", 4))
 ACROSTIC = ("qijue", "春夏秋冬")
-
-
-def _passive_openmp() -> None:
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        os.execv(sys.executable, [sys.executable, "-m", "rnnkit.demo", *sys.argv[1:]])
 
 
 def calibrate_max_steps(task, config, budget_s: float, validations: int) -> tuple[int, float]:
@@ -235,7 +229,9 @@ def _print_poem(console, title: str, lines: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    _passive_openmp()  # only as a program: a Python caller keeps its own process
+    from rnnkit.threads import passive_openmp
+
+    passive_openmp("rnnkit.demo")  # only as a program: a Python caller keeps its own process
     try:
         sys.exit(main())
     except KeyboardInterrupt:  # before or after training (during training main() handles it)

@@ -4,12 +4,15 @@
     predict("runs/sst2/bundle", ["a gorgeous , witty , seductive movie ."])
     # [Prediction(text=..., label='positive', probability=0.97, probabilities={'negative': 0.03, ...}, ...)]
     predict("runs/wnut17/bundle", ["Going to see Taylor Swift in London tonight"])[0].entities
-    # [Entity(text='Taylor Swift', label='person', start=3, end=5, probability=0.91), ...]
+    # [Entity(text='Taylor Swift', label='person', start=13, end=25, probability=0.91), ...]
 
 Every call returns one :class:`Prediction` per input, whatever the bundle's kind; the fields a kind does not
 fill stay empty (a classifier gives no tokens or entities, a tagger no label). Inputs are prepared the way
-the bundle's task prepared its training data (bundle.json's extra: lower-casing, truncation, whitespace or
-character splitting for tagging, feature standardisation for numeric series).
+the bundle's task prepared its training data (bundle.json's extra: lower-casing, truncation, word or
+character splitting for tagging (rnnkit.tasks.ner.tokenize), feature standardisation for numeric series).
+Entity offsets index the text as given (``text[entity.start:entity.end] == entity.text``). A text longer
+than ``max_tokens`` tokens is tagged in pieces of at most that many tokens, cut after a sentence end where
+there is one, else at a space (see :func:`split_pieces`), so that a long text costs time linear in its length.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ import torch
 from rnnkit.bundle import Bundle, load
 from rnnkit.text.tokenizer import unknown_tokens
 
-__all__ = ["Entity", "Prediction", "predict", "entities_from_tags"]
+__all__ = ["Entity", "Prediction", "predict", "entities_from_tags", "split_pieces"]
+
+MAX_TOKENS = 256  # tokens tagged as one piece: above the longest sentences of the shipped NER data
+PIECES_PER_BATCH = 64  # pieces run through the model together
 
 
 class Entity(NamedTuple):
-    text: str  # the entity's tokens joined (by a space for whitespace-split text, directly for characters)
+    text: str  # the entity as it stands in the input: text[start:end]
     label: str  # the entity type, e.g. "person"
-    start: int  # first token
-    end: int  # one past the last token
+    start: int  # character offset of its first character in the input text
+    end: int  # one past its last character: input[start:end] == text
     probability: float  # the mean over its tokens of p(tag) (CRF marginals or the softmax)
 
 
@@ -52,32 +58,74 @@ class Prediction(NamedTuple):
 
 
 def entities_from_tags(tokens: Sequence[str], tags: Sequence[str], probabilities: Sequence[float] | None = None,
-                       *, joiner: str = " ") -> list[Entity]:
+                       *, joiner: str = " ", text: str | None = None,
+                       spans: Sequence[tuple[int, int]] | None = None) -> list[Entity]:
     """BIO tags -> entity spans: B-X starts one, I-X continues one of type X; an I-X after anything else
-    starts a new one (the conlleval reading, as seqeval does)."""
+    starts a new one (the conlleval reading, as seqeval does).
+
+    Offsets are character offsets into ``text``, where token i stands at ``spans[i]`` (start, end), as
+    rnnkit.tasks.ner.tokenize returns them; without them, into ``joiner.join(tokens)``."""
     if len(tokens) != len(tags):
         raise ValueError(f"tags: expected one per token ({len(tokens)}), got {len(tags)}")
+    if (text is None) != (spans is None):
+        raise ValueError("text, spans: expected both (the tokens' character spans in text) or neither, got one")
+    if spans is None:
+        text, spans, position = joiner.join(tokens), [], 0
+        for token in tokens:
+            spans.append((position, position + len(token)))
+            position += len(token) + len(joiner)
+    elif len(spans) != len(tokens):
+        raise ValueError(f"spans: expected one per token ({len(tokens)}), got {len(spans)}")
     probabilities = [1.0] * len(tags) if probabilities is None else list(probabilities)
-    spans: list[tuple[str, int, int]] = []
+    found: list[tuple[str, int, int]] = []
     for index, tag in enumerate(tags):
         kind = tag[2:] if tag[:2] in ("B-", "I-") else None
         if kind is None:
             continue
-        if tag.startswith("I-") and spans and spans[-1][0] == kind and spans[-1][2] == index:
-            spans[-1] = (kind, spans[-1][1], index + 1)
+        if tag.startswith("I-") and found and found[-1][0] == kind and found[-1][2] == index:
+            found[-1] = (kind, found[-1][1], index + 1)
         else:
-            spans.append((kind, index, index + 1))
-    return [Entity(joiner.join(tokens[start:end]), kind, start, end,
-                   float(sum(probabilities[start:end]) / (end - start))) for kind, start, end in spans]
+            found.append((kind, index, index + 1))
+    entities = []
+    for kind, first, stop in found:
+        start, end = spans[first][0], spans[stop - 1][1]
+        entities.append(Entity(text[start:end], kind, start, end, float(sum(probabilities[first:stop]) / (stop - first))))
+    return entities
 
 
-def predict(bundle_or_path: Bundle | str | Path, inputs: Sequence[Any]) -> list[Prediction]:
+_SENTENCE_END = frozenset(".!?;\u3002\uff01\uff1f\uff1b\u2026")  # . ! ? ; and the full-width 。！？； and …
+
+
+def split_pieces(tokens: Sequence[str], spans: Sequence[tuple[int, int]], max_tokens: int) -> list[tuple[int, int]]:
+    """Cut a token sequence into pieces of at most ``max_tokens``: (first, stop) token ranges covering it in order.
+
+    Each cut falls in the second half of a full window: after the last token there made only of sentence-end
+    punctuation (. ! ? ; … and the full-width 。！？；), else at the widest gap between two tokens' spans (a
+    space), else (no space, as in Chinese without punctuation) at the window's end."""
+    pieces, first, count = [], 0, len(tokens)
+    while count - first > max_tokens:
+        candidates = range(first + max_tokens - 1, first + max_tokens // 2 - 1, -1)  # a piece's last token, latest first
+        last = next((i for i in candidates if set(tokens[i]) <= _SENTENCE_END), None)
+        if last is None:  # max() keeps the first (latest) of equal gaps
+            last = max(candidates, key=lambda i: spans[i + 1][0] - spans[i][1])
+        pieces.append((first, last + 1))
+        first = last + 1
+    pieces.append((first, count))
+    return pieces
+
+
+def predict(bundle_or_path: Bundle | str | Path, inputs: Sequence[Any], *,
+            max_tokens: int = MAX_TOKENS) -> list[Prediction]:
     """Predict for each input with a classifier or tagger bundle (a folder path or a loaded Bundle).
 
     Args:
         inputs: texts for token-input bundles; for a numeric-series classifier, sequences of shape (T, F)
             (nested lists, arrays or tensors).
+        max_tokens: tagging: texts longer than this are tagged in pieces of at most this many tokens
+            (:func:`split_pieces`); entity offsets still index the whole text.
     """
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 2:
+        raise ValueError(f"max_tokens: expected an int >= 2, got {max_tokens!r}")
     bundle = bundle_or_path if isinstance(bundle_or_path, Bundle) else load(bundle_or_path)
     if isinstance(inputs, str):
         raise TypeError(f"inputs: expected a list of inputs, got the string {inputs!r}; wrap it: [text]")
@@ -86,7 +134,7 @@ def predict(bundle_or_path: Bundle | str | Path, inputs: Sequence[Any]) -> list[
     if kind == "classifier":
         return _classify(bundle, inputs)
     if kind == "tagger":
-        return _tag(bundle, inputs)
+        return _tag(bundle, inputs, max_tokens)
     raise ValueError(f"bundle_or_path: expected a 'classifier' or 'tagger' bundle, got kind {kind!r} "
                      f"({bundle.path})")
 
@@ -136,40 +184,45 @@ def _classify(bundle: Bundle, inputs: list[Any]) -> list[Prediction]:
 
 
 @torch.no_grad()
-def _tag(bundle: Bundle, inputs: list[Any]) -> list[Prediction]:
-    from rnnkit.tasks.ner import encode_chars
+def _tag(bundle: Bundle, inputs: list[Any], max_tokens: int) -> list[Prediction]:
+    from rnnkit.tasks.ner import encode_chars, tokenize
 
     model, info = bundle.model, bundle.info
     labels = list(model.config.labels)
     for item in inputs:
         if not isinstance(item, str):
             raise TypeError(f"inputs: expected texts (str) for a tagger, got {type(item).__name__}")
-    by_char = info.get("split") == "char"
-    sentences = [[c for c in text if not c.isspace()] if by_char else text.split() for text in inputs]
+    split = info.get("split", "word")
+    tokenized = [tokenize(text, split) for text in inputs]
     unknown = [unknown_tokens(tokens, _tagger_knows(bundle), argument=f"inputs[{index}]", text=inputs[index])
-               for index, tokens in enumerate(sentences)]
-    out: list[Prediction | None] = [None] * len(inputs)
-    keep = [i for i, tokens in enumerate(sentences) if tokens]
-    for i in set(range(len(inputs))) - set(keep):
-        out[i] = Prediction(inputs[i], None, None, {}, [], [], [])
-    if keep:
-        lower = info.get("lowercase", False)
-        rows = [[bundle.tokenizer.token_to_id(t.lower() if lower else t) for t in sentences[i]] for i in keep]
+               for index, (tokens, _) in enumerate(tokenized)]
+    # every text's pieces, all run through the model in batches: (input index, first token, stop)
+    pieces = [(i, first, stop) for i, (tokens, spans) in enumerate(tokenized) if tokens
+              for first, stop in split_pieces(tokens, spans, max_tokens)]
+    lower = info.get("lowercase", False)
+    tags: list[list[int]] = [[] for _ in inputs]
+    confidence: list[list[float]] = [[] for _ in inputs]
+    for batch_start in range(0, len(pieces), PIECES_PER_BATCH):
+        batch = pieces[batch_start:batch_start + PIECES_PER_BATCH]
+        sentences = [tokenized[i][0][first:stop] for i, first, stop in batch]
+        rows = [[bundle.tokenizer.token_to_id(t.lower() if lower else t) for t in sentence] for sentence in sentences]
         lengths = torch.tensor([len(row) for row in rows])
         tokens = torch.nn.utils.rnn.pad_sequence([torch.tensor(row) for row in rows], batch_first=True)
         chars = char_lengths = None
         if model.config.char_vocab_size:
-            chars, char_lengths = encode_chars([sentences[i] for i in keep], bundle.tokenizers["chars"],
-                                               info.get("max_word_length", 20))
+            chars, char_lengths = encode_chars(sentences, bundle.tokenizers["chars"], info.get("max_word_length", 20))
         emissions = model(tokens, lengths, chars, char_lengths)
         best = model.decode(emissions, lengths)
         marginals = model.probabilities(emissions, lengths)  # (B, T, K)
-        for row, i in enumerate(keep):
-            tags = [labels[t] for t in best[row]]
+        for row, (i, _, _) in enumerate(batch):  # pieces of one text come in order
+            tags[i] += best[row]
             # clamp: marginals from autograd can exceed 1 by a rounding error
-            confidence = [min(1.0, float(marginals[row, t, tag])) for t, tag in enumerate(best[row])]
-            entities = entities_from_tags(sentences[i], tags, confidence, joiner="" if by_char else " ")
-            out[i] = Prediction(inputs[i], None, None, {}, sentences[i], tags, entities)
+            confidence[i] += [min(1.0, float(p)) for p in marginals[row, torch.arange(len(best[row])), best[row]]]
+    out = []
+    for text, (tokens, spans), ids, probabilities in zip(inputs, tokenized, tags, confidence, strict=True):
+        names = [labels[t] for t in ids]
+        entities = entities_from_tags(tokens, names, probabilities, text=text, spans=spans)
+        out.append(Prediction(text, None, None, {}, tokens, names, entities))
     return [item._replace(unknown=tuple(found)) for item, found in zip(out, unknown, strict=True)]
 
 

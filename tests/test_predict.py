@@ -9,7 +9,8 @@ from rnnkit.cli import app
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.models.lm import LanguageModel, LanguageModelConfig
 from rnnkit.models.tagger import Tagger, TaggerConfig
-from rnnkit.predict import Entity, entities_from_tags, predict
+from rnnkit.predict import Entity, entities_from_tags, predict, split_pieces
+from rnnkit.tasks.ner import tokenize
 from rnnkit.text.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
@@ -59,8 +60,8 @@ def test_classifier_predictions_are_distributions(classifier_bundle):
 def test_tagger_predicts_entity_spans(tagger_bundle):
     out = predict(tagger_bundle, ["Alice visits Paris"])
     assert out[0].tokens == ["Alice", "visits", "Paris"] and out[0].tags == ["B-PER", "O", "B-LOC"]
-    assert [(e.text, e.label, e.start, e.end) for e in out[0].entities] == [("Alice", "PER", 0, 1),
-                                                                            ("Paris", "LOC", 2, 3)]
+    assert [(e.text, e.label, e.start, e.end) for e in out[0].entities] == [("Alice", "PER", 0, 5),
+                                                                            ("Paris", "LOC", 13, 18)]
     assert all(0.0 < e.probability <= 1.0 for e in out[0].entities)
     assert out[0].unknown == ()
 
@@ -85,12 +86,87 @@ def test_empty_or_unknown_input_is_an_error_and_some_unknown_a_warning(classifie
 def test_entities_from_tags_reads_bio_as_conlleval():
     tokens = ["New", "York", "is", "big", "Bob", "Smith"]
     tags = ["B-LOC", "I-LOC", "O", "I-PER", "B-PER", "I-PER"]
-    assert entities_from_tags(tokens, tags) == [Entity("New York", "LOC", 0, 2, 1.0), Entity("big", "PER", 3, 4, 1.0),
-                                                Entity("Bob Smith", "PER", 4, 6, 1.0)]
+    assert entities_from_tags(tokens, tags) == [Entity("New York", "LOC", 0, 8, 1.0), Entity("big", "PER", 12, 15, 1.0),
+                                                Entity("Bob Smith", "PER", 16, 25, 1.0)]
     assert entities_from_tags(["北", "京"], ["B-GPE", "I-GPE"], [0.5, 1.0], joiner="")[0] == \
         Entity("北京", "GPE", 0, 2, 0.75)
+    # offsets into the text the tokens came from
+    assert entities_from_tags(["北", "京"], ["B-GPE", "I-GPE"], text=" 北 京", spans=[(1, 2), (3, 4)]) == \
+        [Entity("北 京", "GPE", 1, 4, 1.0)]
     with pytest.raises(ValueError, match="tags"):
         entities_from_tags(["a"], [])
+
+
+def _check_offsets(text, prediction):
+    for entity in prediction.entities:
+        assert text[entity.start:entity.end] == entity.text
+
+
+def test_tagger_splits_words_as_wnut17_and_offsets_index_the_text(tagger_bundle):
+    text = "  Alice visits Paris, then London."
+    out = predict(tagger_bundle, [text])[0]
+    assert out.tokens == ["Alice", "visits", "Paris", ",", "then", "London", "."]  # punctuation split off
+    assert out.entities[:2] == [Entity("Alice", "PER", 2, 7, out.entities[0].probability),
+                                Entity("Paris", "LOC", 15, 20, out.entities[1].probability)]
+    _check_offsets(text, out)
+
+
+@pytest.fixture(scope="module")
+def chinese_bundle(tmp_path_factory):
+    """A character-level tagger that makes the whole text one LOC entity (B-LOC, then I-LOC to the end)."""
+    torch.manual_seed(0)
+    tokenizer = Tokenizer([*SPECIAL_TOKENS, *"北京欢迎你我"], level="char")
+    model = Tagger(TaggerConfig(vocab_size=len(tokenizer), labels=LABELS, embedding_size=4, hidden_size=4))
+    with torch.no_grad():
+        model.emissions.weight.zero_()
+        model.emissions.bias.zero_()
+        model.crf.transitions.fill_(-9.0)
+        model.crf.transitions[3, 4] = model.crf.transitions[4, 4] = 9.0  # B-LOC -> I-LOC -> I-LOC
+        model.crf.start_transitions.copy_(torch.tensor([0.0, 0.0, 0.0, 9.0, 0.0]))
+    return save(tmp_path_factory.mktemp("zh") / "b", model.eval(), tokenizer, task="ner",
+                extra={"labels": list(LABELS), "lowercase": False, "split": "char"})
+
+
+def test_character_tagger_offsets_keep_the_whitespace(chinese_bundle):
+    text = "  北京 欢迎\t你 "
+    out = predict(chinese_bundle, [text])[0]
+    assert out.tokens == list("北京欢迎你") and out.tags == ["B-LOC"] + ["I-LOC"] * 4
+    assert [(e.text, e.start, e.end) for e in out.entities] == [("北京 欢迎\t你", 2, 9)]
+    _check_offsets(text, out)
+
+
+def test_split_pieces_cuts_at_sentence_ends_then_spaces():
+    tokens = ["a", "b", ".", "c", "d", "e", "f", "g"]
+    spans = [(0, 1), (2, 3), (3, 4), (5, 6), (7, 8), (10, 11), (14, 15), (16, 17)]  # the widest gap after "e"
+    assert split_pieces(tokens, spans, 4) == [(0, 3), (3, 6), (6, 8)]
+    assert split_pieces(tokens, spans, 8) == [(0, 8)]
+    chars = list("一二三四五六七")  # no space, no punctuation: cut at the window's end
+    assert split_pieces(chars, [(i, i + 1) for i in range(7)], 3) == [(0, 3), (3, 6), (6, 7)]
+
+
+def test_long_text_is_tagged_in_pieces_with_offsets_into_the_whole_text(tagger_bundle, chinese_bundle):
+    sentences = ["Alice visits Paris.", "Bob meets  Carol in Rome!", "Then they fly home"]
+    text = " ".join(sentences * 5)
+    whole = predict(tagger_bundle, [text], max_tokens=12)[0]
+    # the reference: each piece's text tagged alone, its offsets shifted by where it starts in the text
+    all_tokens, spans = tokenize(text, "word")
+    pieces = split_pieces(all_tokens, spans, 12)
+    assert len(pieces) > 5 and all(stop - first <= 12 for first, stop in pieces)
+    tokens, expected_tags, expected = [], [], []
+    for first, stop in pieces:
+        start = spans[first][0]
+        alone = predict(tagger_bundle, [text[start:spans[stop - 1][1]]])[0]
+        tokens += alone.tokens
+        expected_tags += alone.tags
+        expected += [e._replace(start=e.start + start, end=e.end + start) for e in alone.entities]
+    assert whole.tokens == tokens and whole.tags == expected_tags
+    assert [e[:4] for e in whole.entities] == [e[:4] for e in expected]
+    _check_offsets(text, whole)
+    chinese = "北京欢迎你。" * 30 + " 我"
+    out = predict(chinese_bundle, [chinese], max_tokens=16)[0]
+    # the model makes each piece one entity: pieces of 12 characters, cut after every second 。
+    assert [e.text for e in out.entities] == ["北京欢迎你。" * 2] * 14 + ["北京欢迎你。" * 2 + " 我"]
+    _check_offsets(chinese, out)
 
 
 def test_series_classifier_takes_numbers(tmp_path):

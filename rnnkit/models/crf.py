@@ -168,20 +168,32 @@ class CRF(nn.Module):
         mask = self._check(emissions, mask)
         transitions, start, end = self._scores(emissions.dtype)
         batch, steps, size = emissions.shape
-        score = start + emissions[:, 0]  # (B, K)
+        per_step = emissions.unbind(1)  # T x (B, K): cheaper than indexing inside the loop
+        score = start + per_step[0]  # (B, K)
         identity = torch.arange(size, device=emissions.device).expand(batch, size)
+        full = mask.all(0).tolist()  # one transfer: steps where no row is padded need no where()
         pointers = []
         for t in range(1, steps):
-            best, index = (score.unsqueeze(2) + transitions).max(dim=1)  # (B, K to): best "from"
-            valid = mask[:, t, None]
-            score = torch.where(valid, best + emissions[:, t], score)
-            pointers.append(torch.where(valid, index, identity))  # a masked step points to itself
+            best, index = (score.unsqueeze(2) + transitions).max(dim=1)  # (B, K from, K to) -> (B, K to)
+            if full[t]:
+                score = best + per_step[t]
+            else:
+                valid = mask[:, t, None]
+                score = torch.where(valid, best + per_step[t], score)
+                index = torch.where(valid, index, identity)  # a masked step points to itself
+            pointers.append(index)
         final, last = (score + end).max(dim=1)  # (B,)
-        path = [last]
-        for index in reversed(pointers):
-            last = index.gather(1, last.unsqueeze(1)).squeeze(1)
-            path.append(last)
-        tags = torch.stack(path[::-1], dim=1)  # (B, T)
+        # the back-pointers go to the host once; following them is T integer look-ups per row, not T
+        # tensor operations (which dominate for one long sequence)
+        table = torch.stack(pointers, dim=1).cpu().tolist() if pointers else [[] for _ in range(batch)]  # (B, T-1, K)
+        rows = []
+        for row, tag in zip(table, last.tolist(), strict=True):
+            path = [tag]
+            for step in reversed(row):
+                tag = step[tag]
+                path.append(tag)
+            rows.append(path[::-1])
+        tags = torch.tensor(rows, dtype=torch.long, device=emissions.device).view(batch, steps)  # (B, T)
         return Viterbi(tags.masked_fill(~mask, -1), final)
 
     def marginals(self, emissions: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -6,6 +6,10 @@
 * ``sentence_lm`` and ``sentiment_transfer`` (rnnkit.tasks.transfer): ULMFiT-style pretraining of a language
   model and its fine-tuning as the encoder of the sentiment classifier.
 
+(The time-series tasks ``forecast`` and ``anomaly_autoencoder``, in rnnkit.timeseries.task, define
+``evaluate`` too; ``rnnkit eval BUNDLE`` calls :func:`evaluate_bundle` for every kind but language models
+and translation models, which have their own.)
+
 Each task's ``evaluate(model, split)`` scores a split; :func:`evaluate_bundle` rebuilds the task a bundle was
 trained with (from the run config stored in bundle.json) and scores the bundle's model on a split:
 
@@ -34,4 +38,8 @@ def evaluate_bundle(path: str | Path, split: str = "test") -> dict[str, float]:
     evaluate = getattr(task, "evaluate", None)
     if evaluate is None:
         raise ValueError(f"path: the task {run['task']!r} of {path} has no evaluate(model, split)")
+    tokenizer = getattr(task, "tokenizer", None)
+    if tokenizer is not None and bundle.tokenizer is not None and tokenizer != bundle.tokenizer:
+        raise ValueError(f"path: the task rebuilt from {path}'s run config has another vocabulary than the bundle "
+                         "(its data changed since training), so its scores would be meaningless")
     return evaluate(bundle.model, split)

@@ -4,8 +4,9 @@ Data (the repository's data/ner, BIO tags, original train/dev/test splits; see i
 
 * ``wnut17``: English tweets and forum text, word level. Words are lower-cased for the word embedding; the
   optional character BiLSTM (``model.char_vocab_size`` is set from ``char_features: true``) sees the original
-  case. At prediction time text is split on whitespace, as the training tokens were.
-* ``weibo`` and ``resume``: Chinese, character level (each character is a token).
+  case. At prediction time :func:`tokenize` splits text as the training tokens were split: URLs, @mentions,
+  #hashtags and words (with inner apostrophes or hyphens) are tokens, and runs of punctuation are split off.
+* ``weibo`` and ``resume``: Chinese, character level (each character is a token; whitespace is no token).
 
 An ``I-X`` that follows neither ``B-X`` nor ``I-X`` in the gold data becomes ``B-X`` (:func:`repair_bio`), the
 reading seqeval and conlleval give it; the CRF's BIO constraints could not score it otherwise.
@@ -21,6 +22,7 @@ whole dev split, so ``val_f1`` is exact. ``NERTask.evaluate(model, "test")`` sco
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,10 +38,38 @@ from rnnkit.text.tokenizer import SPECIAL_TOKENS, Tokenizer
 from rnnkit.training.registry import register_task
 from rnnkit.training.task import StepOutput
 
-__all__ = ["NEROptions", "NERTask", "Sentence", "TagBatch", "entity_metrics", "load_ner", "read_conll", "repair_bio"]
+__all__ = ["NEROptions", "NERTask", "Sentence", "TagBatch", "entity_metrics", "load_ner", "read_conll", "repair_bio",
+           "tokenize"]
 
 FILES = {"wnut17": ("wnut17", "conll"), "weibo": ("weibo_ner", "bio"), "resume": ("resume_ner", "bio")}
 CHARACTER_LEVEL = ("weibo", "resume")
+
+
+# WNUT-17's tokens: URLs, HTML entities, @mentions/#hashtags and words whole, a punctuation run (".", "...",
+# "!!", ":)") one token; the first alternative that matches at a position wins
+_WORD_TOKEN = re.compile(r"(?:https?://|www\.)\S+|&#?\w+;|[@#]?\w+(?:[-'\u2019]\w+)*|[^\w\s]+")
+SPLITS = ("char", "word", "whitespace")  # "whitespace": the name older bundles give "word"
+
+
+def tokenize(text: str, split: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Split ``text`` as a data set's training tokens were split: the tokens and their (start, end) character
+    spans in ``text`` (``text[start:end] == token``).
+
+    ``split="char"``: every character but whitespace (Weibo, Resume); ``"word"`` (or ``"whitespace"``, its
+    name in older bundles): words, URLs, @mentions and #hashtags, with punctuation runs split off (WNUT-17).
+
+    >>> tokenize("See  Paris, then 北京.", "word")[0]
+    ['See', 'Paris', ',', 'then', '北京', '.']
+    >>> tokenize(" 北 京", "char")
+    (['北', '京'], [(1, 2), (3, 4)])
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    if split == "char":
+        spans = [(index, index + 1) for index, character in enumerate(text) if not character.isspace()]
+    else:
+        spans = [match.span() for match in _WORD_TOKEN.finditer(text)]
+    return [text[start:end] for start, end in spans], spans
 
 
 class Sentence(NamedTuple):
@@ -225,7 +255,7 @@ class NERTask:
         tokenizers = {"chars": self.char_tokenizer} if self.char_tokenizer is not None else {}
         return {"tokenizer": self.tokenizer, "tokenizers": tokenizers,
                 "extra": {"labels": list(self.labels), "lowercase": self.lowercase,
-                          "split": "char" if self.character_level else "whitespace",
+                          "split": "char" if self.character_level else "word",
                           "max_word_length": self.options.max_word_length}}
 
 

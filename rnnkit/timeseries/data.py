@@ -34,6 +34,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import lzma
 import math
 from collections.abc import Sequence
@@ -45,9 +46,11 @@ import numpy as np
 
 from rnnkit.text.data import data_path
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["DATASETS", "Frame", "Splits", "Scaler", "WindowBatch", "WindowSet", "calendar_features",
            "dataset_names", "ett_splits", "fit_scaler", "future_timestamps", "infer_freq", "load_dataset",
-           "parse_timestamps", "read_csv", "rolling_origins", "split_by_time", "window_origins"]
+           "parse_timestamps", "read_csv", "rolling_origins", "sort_by_time", "split_by_time", "window_origins"]
 
 
 class Frame(NamedTuple):
@@ -197,6 +200,29 @@ def read_csv(source: str | Path | io.TextIOBase, *, time_column: str | None = "a
         raise ValueError("read_csv: expected at least one numeric column besides the time column, got none")
     values = np.asarray(data, dtype=np.float64).T  # (N, C)
     return Frame(values, tuple(names), timestamps)
+
+
+def sort_by_time(frame: Frame) -> Frame:
+    """``frame`` with its rows in time order: as it is when already ascending (or without timestamps), else
+    sorted by the timestamps (stable) with a logged note. Raises ValueError on a duplicated timestamp, which
+    no order can place (say which row to keep)."""
+    stamps = frame.timestamps
+    if stamps is None or len(stamps) < 2:
+        return frame
+    order = np.argsort(stamps, kind="stable")
+    ordered = stamps[order]
+    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if len(repeated):
+        first = ordered[repeated[0]]
+        rows = [int(r) + 2 for r in np.flatnonzero(stamps == first)[:3]]  # CSV line numbers (header = line 1)
+        raise ValueError(f"series: expected one row per timestamp, got {len(repeated)} repeated timestamp(s), "
+                         f"e.g. {first} on lines {rows}; remove or merge the duplicates")
+    if (np.diff(order) == 1).all():
+        return frame
+    logger.info("series%s: the rows were not in time order; sorted them by the time column (first out of order: "
+                "line %d, %s)", f" {frame.name}" if frame.name else "",
+                int(np.flatnonzero(stamps[1:] < stamps[:-1])[0]) + 3, stamps[1:][stamps[1:] < stamps[:-1]][0])
+    return Frame(frame.values[order], frame.columns, ordered, frame.name)
 
 
 def _is_number(cell: str) -> bool:

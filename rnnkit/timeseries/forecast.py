@@ -8,8 +8,10 @@
     # found.scores, found.flags (one per row), found.threshold; detect.csv, detect.png
 
 The series CSV needs the bundle's columns (its bundle.json ``timeseries.columns``: the target first) and,
-for a model with calendar covariates, a time column. The bundle's scaler (training statistics) scales it;
-forecasts come back in the original units.
+for a model with calendar covariates, a time column. Rows out of time order are sorted by the time column
+(with a logged note); a repeated timestamp is refused. Missing values are refused only in the rows a model
+reads (``forecast``: the last ``window`` rows; ``detect``: every row). The bundle's scaler (training
+statistics) scales it; forecasts come back in the original units.
 
 ``detect`` takes a forecaster bundle (forecast-residual scores) or an autoencoder bundle (reconstruction
 scores). Its threshold, unless given, is chosen on the bundle's own validation rows (the data set named in
@@ -24,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from rnnkit.timeseries.data import Frame, Scaler, calendar_features, future_timestamps, read_csv
+from rnnkit.timeseries.data import Frame, Scaler, calendar_features, future_timestamps, read_csv, sort_by_time
 from rnnkit.timeseries.models import Forecaster, LSTMAutoencoder, _interval
 
 __all__ = ["DetectionResult", "ForecastResult", "detect", "forecast", "predict_at_origins"]
@@ -89,16 +91,23 @@ def _info(bundle: Any) -> tuple[Any, dict[str, Any]]:
     return loaded, extra
 
 
-def _series(series: Any, extra: dict[str, Any]) -> tuple[Frame, np.ndarray, np.ndarray, Scaler]:
-    frame = series if isinstance(series, Frame) else read_csv(series)
+def _series(series: Any, extra: dict[str, Any], *, last: int | None = None
+            ) -> tuple[Frame, np.ndarray, np.ndarray, Scaler]:
+    """The series in time order, its columns scaled; ``last``: only the last rows are read (None: all), so
+    only they must be complete."""
+    frame = sort_by_time(series if isinstance(series, Frame) else read_csv(series))
     columns = extra["columns"]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"series: expected the columns {columns} the model was trained on, missing {missing} "
                          f"(the file has {list(frame.columns)})")
     values = np.stack([frame.column(c) for c in columns], axis=1)
-    if np.isnan(values).any():
-        raise ValueError(f"series: columns {columns} hold missing values; fill them first")
+    if last is not None and len(values) < last:
+        raise ValueError(f"series: expected at least {last} rows (the model's input window), got {len(values)}")
+    used = values if last is None else values[len(values) - last:]
+    if np.isnan(used).any():
+        where = "" if last is None else f" of the last {last} rows, the ones the model reads"
+        raise ValueError(f"series: columns {columns} hold missing values{where}; fill them first")
     scaler = Scaler(tuple(extra["scaler"]["mean"]), tuple(extra["scaler"]["std"]))
     if extra.get("calendar") and frame.timestamps is None:
         raise ValueError("series: this model reads calendar covariates; expected a time column, got none")
@@ -123,10 +132,8 @@ def forecast(bundle: Any, series: Any, horizon: int | None = None, *, out: str |
     if horizon > config.horizon and config.decoder != "recursive":
         raise ValueError(f"horizon: this {config.decoder} model forecasts at most {config.horizon} steps, got "
                          f"{horizon}; train one with a longer horizon or a recursive decoder")
-    frame, past, values, scaler = _series(series, extra)
     window = int(extra["window"])
-    if len(past) < window:
-        raise ValueError(f"series: expected at least {window} rows (the model's input window), got {len(past)}")
+    frame, past, values, scaler = _series(series, extra, last=window)
     steps = max(horizon, config.horizon)
     stamps = None
     known_past = np.zeros((window, 0), np.float32)
@@ -163,6 +170,10 @@ def detect(bundle: Any, series: Any, *, threshold: float | None = None, out: str
 
     loaded, extra = _info(bundle)
     frame, past, values, _ = _series(series, extra)
+    needed, reason = _rows_to_score(loaded.model, extra)
+    if len(past) < needed:
+        raise ValueError(f"series: nothing to score: expected at least {needed} rows ({reason}), got {len(past)}; "
+                         "pass a longer series")
     scores = _scores(loaded.model, past, frame, extra)
     if threshold is None:
         threshold = _validation_threshold(loaded.model, extra)
@@ -183,6 +194,17 @@ def detect(bundle: Any, series: Any, *, threshold: float | None = None, out: str
         png_path = _plot_detection(folder / "detect.png", frame, values[:, 0], scores, flags, threshold,
                                    extra["columns"][0])
     return DetectionResult(scores, flags, float(threshold), csv_path, png_path)
+
+
+def _rows_to_score(model: Any, extra: dict[str, Any]) -> tuple[int, str]:
+    """The fewest rows that give one score, and why (see rnnkit.timeseries.anomaly)."""
+    if isinstance(model, LSTMAutoencoder):
+        return model.config.window, f"one window of the autoencoder: {model.config.window} rows"
+    window, horizon = int(extra["window"]), model.config.horizon
+    if model.config.known_size:
+        return window + horizon, (f"the forecaster's input window of {window} rows, then the {horizon} rows of "
+                                  "its horizon, whose calendar covariates it reads")
+    return window + 1, f"the forecaster's input window of {window} rows, then the row it scores"
 
 
 def _scores(model: Any, past: np.ndarray, frame: Frame, extra: dict[str, Any]) -> np.ndarray:

@@ -43,6 +43,7 @@ from rnnkit.timeseries.data import (
     infer_freq,
     load_dataset,
     read_csv,
+    sort_by_time,
     split_by_time,
     window_origins,
 )
@@ -92,13 +93,18 @@ class Prepared(NamedTuple):
     period: int  # seasonal period (MASE, seasonal naive, ETS, ARIMA)
 
 
+def _split_rows(splits: Splits, split: str) -> slice:
+    if split not in Splits._fields:
+        raise ValueError(f"split: expected one of {Splits._fields}, got {split!r}")
+    return getattr(splits, split)
+
+
 def read_frame(dataset: str) -> Frame:
-    """A shipped data set by name, else a CSV file by path."""
+    """A shipped data set by name, else a CSV file by path (rows sorted by time; a repeated timestamp is an error)."""
     if dataset in DATASETS:
         return load_dataset(dataset)
     if Path(dataset).suffix in (".csv", ".xz") and Path(dataset).is_file():
-        frame = read_csv(dataset)
-        return frame._replace(name=Path(dataset).stem)
+        return sort_by_time(read_csv(dataset)._replace(name=Path(dataset).stem))  # as forecast/detect read it
     raise ValueError(f"dataset: expected one of {sorted(DATASETS)} or the path of an existing .csv file, "
                      f"got {dataset!r}")
 
@@ -220,6 +226,34 @@ class ForecastTask:
         return {"extra": series_extra(self.options, self.data, window=self.options.window,
                                       horizon=self.options.horizon)}
 
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str = "test") -> dict[str, float]:
+        """MAE, RMSE, MASE and sMAPE (rnnkit.timeseries.metrics) of ``model``'s point forecasts at every origin
+        of "train", "val" or "test", in the target's units, and the coverage of its interval for a
+        probabilistic model. Every horizon row is in the split; inputs may come from earlier rows. MASE scales
+        by the seasonal-naive MAE of the training rows (period ``data.period``)."""
+        from rnnkit.timeseries import metrics
+        from rnnkit.timeseries.forecast import predict_at_origins
+
+        rows = _split_rows(self.data.splits, split)
+        window, horizon = self.options.window, self.options.horizon
+        origins = window_origins(rows, window, horizon, history_start=0)
+        if len(origins) == 0:
+            raise ValueError(f"split: no forecast fits the {rows.stop - rows.start} {split} rows after {window} "
+                             f"input rows with horizon {horizon}")
+        was_training = model.training
+        result = predict_at_origins(model, self.data.past, self.data.known, origins, window)
+        model.train(was_training)
+        scaler, target = self.data.scaler, self.data.past[:, 0]
+        actual = scaler.inverse(target[origins[:, None] + np.arange(horizon)])  # (n, H)
+        point = scaler.inverse(result.point)
+        out = {"mae": metrics.mae(actual, point), "rmse": metrics.rmse(actual, point),
+               "mase": metrics.mase(actual, point, scaler.inverse(target[self.data.splits.train]), self.data.period),
+               "smape": metrics.smape(actual, point)}
+        if result.lower is not None:
+            out["coverage"] = metrics.coverage(actual, scaler.inverse(result.lower), scaler.inverse(result.upper))
+        return {**out, "origins": float(len(origins))}
+
 
 def make_forecast(options: ForecastOptions, seed: int) -> ForecastTask:
     return ForecastTask(options, seed)
@@ -281,6 +315,24 @@ class AutoencoderTask:
     def bundle_parts(self) -> dict[str, Any]:
         return {"extra": series_extra(self.options, self.data, window=self.model_config.window,
                                       threshold_quantile=self.options.threshold_quantile)}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, split: str = "test") -> dict[str, float]:
+        """Reconstruction MSE (scaled units, the training loss) of ``model`` over every window of T rows inside
+        "train", "val" or "test" (stride 1)."""
+        rows = _split_rows(self.data.splits, split)
+        starts = np.arange(rows.start, rows.stop - self.model_config.window + 1)
+        if len(starts) == 0:
+            raise ValueError(f"split: no window of {self.model_config.window} rows fits the "
+                             f"{rows.stop - rows.start} {split} rows")
+        was_training = model.training
+        model.eval()
+        total = 0.0
+        for i in range(0, len(starts), 256):
+            batch = self._batch(starts[i:i + 256])
+            total += float((model(batch) - batch).pow(2).mean()) * len(batch)
+        model.train(was_training)
+        return {"mse": total / len(starts), "windows": float(len(starts))}
 
 
 def make_autoencoder(options: AutoencoderOptions, seed: int) -> AutoencoderTask:

@@ -7,6 +7,7 @@ from rnnkit.training.config import (
     ScheduleConfig,
     ValidationConfig,
 )
+from rnnkit.training.lock import RunLockedError
 from rnnkit.training.registry import build_task, register_task, task_names
 from rnnkit.training.run import load_run, train
 from rnnkit.training.task import StepOutput, Task
@@ -24,6 +25,7 @@ __all__ = [
     "FitResult",
     "OptimizerConfig",
     "RunConfig",
+    "RunLockedError",
     "ScheduleConfig",
     "StepOutput",
     "StopTraining",

@@ -14,6 +14,9 @@ A task that defines ``bundle_parts() -> dict`` (the keyword arguments of rnnkit.
 model: ``tokenizer``, ``tokenizers``, ``extra``) gets a bundle in ``<out_dir>/bundle`` at the end of
 training, from the best validated weights (the last ones without validation), with the run config
 stored in it, so ``rnnkit eval``/``predict``/``translate``/``forecast`` can use it.
+
+The run folder is locked from the start of training to the end of the bundle (rnnkit.training.lock): a
+second run into the same folder raises RunLockedError (``rnnkit train`` exits with status 2).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, NamedTuple
 
 from rnnkit.config import ConfigError, blame_override, load_config, to_dict
 from rnnkit.training.config import RunConfig
+from rnnkit.training.lock import run_lock
 from rnnkit.training.registry import build_task, task_options
 from rnnkit.training.task import Task
 from rnnkit.training.trainer import FitResult, Trainer
@@ -58,8 +62,9 @@ def train(
     run = load_run(path, overrides)
     out_dir = Path("runs") / Path(path).stem if out_dir is None else Path(out_dir)
     trainer = Trainer(run.task, run.config, out_dir=out_dir, resume=resume, callbacks=callbacks)
-    result = trainer.fit()
-    save_run_bundle(run.task, run.config, result, model=trainer.model)
+    with run_lock(out_dir):  # held through the bundle too; a second run into out_dir fails at once
+        result = trainer.fit()
+        save_run_bundle(run.task, run.config, result, model=trainer.model)
     return result
 
 

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from rnnkit.config import flatten, to_dict
 from rnnkit.training.checkpoint import latest_checkpoint, list_checkpoints, prune_checkpoints, save_checkpoint
 from rnnkit.training.config import RunConfig
+from rnnkit.training.lock import run_lock
 from rnnkit.training.optim import (
     Plateau,
     build_optimizer,
@@ -161,7 +162,8 @@ class Trainer:
         task: the data and loss (rnnkit.training.task.Task).
         config: a RunConfig; `task`/`task_options` in it are only recorded (the task is already built).
         model: train this module instead of `task.build_model()` (built after seeding, so init is seeded).
-        out_dir: run folder for checkpoints/ and metrics.csv; None keeps everything in memory.
+        out_dir: run folder for checkpoints/ and metrics.csv; None keeps everything in memory. It is locked
+            while fit() runs (rnnkit.training.lock): a second run into it raises RunLockedError.
         resume: continue from the newest good checkpoint in `out_dir` (starts fresh when there is none).
         callbacks: objects with optional `on_step(StepInfo)`, `on_validation(step, metrics)`,
             `on_end(FitResult)`; default: `LogProgress(config.log_every)`.
@@ -202,7 +204,10 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         try:
-            return self._fit()
+            if self.out_dir is None:
+                return self._fit()
+            with run_lock(self.out_dir):  # one run per folder; RunLockedError names the holder
+                return self._fit()
         finally:
             torch.use_deterministic_algorithms(previous[0])
             torch.backends.cudnn.benchmark = previous[1]

@@ -56,6 +56,19 @@ def test_log_partition_and_viterbi_match_brute_force(steps, constrained):
     torch.testing.assert_close(crf.score(emissions, viterbi.tags), best_score.view(1), rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("constrained", [False, True])
+def test_batched_viterbi_matches_brute_force_per_row(constrained):
+    crf = _crf(5, constrained, seed=2)
+    lengths = [4, 1, 3, 2]
+    emissions = torch.randn(len(lengths), 4, 5, dtype=torch.float64)
+    mask = torch.arange(4)[None, :] < torch.tensor(lengths)[:, None]
+    viterbi = crf.decode(emissions, mask)
+    for row, n in enumerate(lengths):
+        _, best_score, best_tags = _brute_force(crf, emissions[row, :n])
+        assert viterbi.tags[row, :n].tolist() == best_tags
+        torch.testing.assert_close(viterbi.scores[row], best_score, rtol=0, atol=1e-10)
+
+
 def test_nll_is_minus_log_probability_and_probabilities_sum_to_one():
     crf = _crf(3)
     emissions = torch.randn(1, 3, 3, dtype=torch.float64)

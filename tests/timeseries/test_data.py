@@ -170,3 +170,17 @@ def test_modified_ett_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(ts_data, "data_path", lambda *parts: tmp_path.joinpath(*parts))
     with pytest.raises(ValueError, match="SHA-256 of the decompressed file"):
         load_dataset("ETTh1")
+
+
+def test_sort_by_time_sorts_and_refuses_repeated_timestamps(caplog):
+    from rnnkit.timeseries.data import Frame, sort_by_time
+
+    stamps = np.array(["2021-01-03", "2021-01-01", "2021-01-02"], dtype="datetime64[D]")
+    frame = Frame(np.array([[3.0], [1.0], [2.0]]), ("x",), stamps)
+    with caplog.at_level("INFO", logger="rnnkit.timeseries.data"):
+        ordered = sort_by_time(frame)
+    assert ordered.values[:, 0].tolist() == [1.0, 2.0, 3.0] and (np.diff(ordered.timestamps) > 0).all()
+    assert any("line 3" in r.getMessage() for r in caplog.records)  # the first row earlier than the one before
+    assert sort_by_time(ordered) is ordered and sort_by_time(frame._replace(timestamps=None)).timestamps is None
+    with pytest.raises(ValueError, match=r"series: expected one row per timestamp.*2021-01-01 on lines \[2, 3\]"):
+        sort_by_time(frame._replace(timestamps=stamps[[1, 1, 2]]))

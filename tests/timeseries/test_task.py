@@ -94,6 +94,70 @@ def test_forecast_api_checks_its_input(trained, tmp_path):
     assert result.exit_code == 2 and "no such file" in result.output
 
 
+def _rewrite(path, edit):
+    """Apply ``edit`` to the data lines of a CSV (the header stays first)."""
+    header, *lines = path.read_text().splitlines()
+    path.write_text("\n".join([header, *edit(lines)]) + "\n")
+    return path
+
+
+def test_forecast_sorts_rows_out_of_time_order(trained, tmp_path, caplog):
+    bundle = trained / "run" / "bundle"
+    ordered = forecast(bundle, write_series(tmp_path / "ordered.csv", rows=50, start=1000))
+    shuffled = _rewrite(write_series(tmp_path / "shuffled.csv", rows=50, start=1000),
+                        lambda lines: [lines[i] for i in np.random.default_rng(0).permutation(len(lines))])
+    with caplog.at_level("INFO", logger="rnnkit.timeseries.data"):
+        result = forecast(bundle, shuffled)
+    assert (result.timestamps == ordered.timestamps).all()
+    np.testing.assert_array_equal(result.point, ordered.point)
+    assert any("not in time order" in r.getMessage() for r in caplog.records)
+    found = detect(bundle, shuffled, threshold=1.0)  # scores in time order too
+    np.testing.assert_array_equal(found.scores, detect(bundle, tmp_path / "ordered.csv", threshold=1.0).scores)
+
+
+def test_training_data_is_read_in_time_order(tmp_path):
+    ordered = write_series(tmp_path / "ordered.csv", rows=100)
+    shuffled = _rewrite(write_series(tmp_path / "shuffled.csv", rows=100),
+                        lambda lines: [lines[i] for i in np.random.default_rng(1).permutation(len(lines))])
+    tasks = [ForecastTask(ForecastOptions(dataset=str(path), window=8, horizon=2)) for path in (ordered, shuffled)]
+    np.testing.assert_array_equal(tasks[0].data.past, tasks[1].data.past)
+
+
+def test_repeated_timestamps_are_refused(trained, tmp_path):
+    series = _rewrite(write_series(tmp_path / "dup.csv", rows=50), lambda lines: [*lines, lines[20]])
+    with pytest.raises(ValueError, match=r"series: expected one row per timestamp.*2021-01-01T20.*lines \[22, 52\]"):
+        forecast(trained / "run" / "bundle", series)
+    result = runner.invoke(app, ["detect", str(trained / "run" / "bundle"), "--input", str(series)])
+    assert result.exit_code == 2 and "one row per timestamp" in result.output
+
+
+def test_missing_values_are_refused_only_in_the_rows_read(trained, tmp_path):
+    bundle = trained / "run" / "bundle"
+    complete = forecast(bundle, write_series(tmp_path / "complete.csv", rows=50))
+    def blank(row):
+        return lambda lines: [line if i != row else line.rsplit(",", 1)[0] + "," for i, line in enumerate(lines)]
+    early = _rewrite(write_series(tmp_path / "early.csv", rows=50), blank(5))  # outside the last 16 rows
+    np.testing.assert_array_equal(forecast(bundle, early).point, complete.point)
+    late = _rewrite(write_series(tmp_path / "late.csv", rows=50), blank(40))
+    with pytest.raises(ValueError, match="missing values of the last 16 rows"):
+        forecast(bundle, late)
+    with pytest.raises(ValueError, match="missing values"):
+        detect(bundle, early, threshold=1.0)  # detect reads every row
+
+
+def test_detect_on_a_series_too_short_to_score_fails_naming_the_window(trained, tmp_path):
+    short = write_series(tmp_path / "short.csv", rows=21)  # 16 input rows + 6 horizon rows are needed
+    with pytest.raises(ValueError, match=r"series: nothing to score: expected at least 22 rows \(the "
+                                         r"forecaster's input window of 16 rows.*got 21"):
+        detect(trained / "run" / "bundle", short, threshold=1.0)
+    result = runner.invoke(app, ["detect", str(trained / "run" / "bundle"), "--input", str(short), "--threshold", "1",
+                                 "--out", str(tmp_path / "out")])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "22 rows" in errors[0], result.output
+    assert np.isfinite(detect(trained / "run" / "bundle", write_series(tmp_path / "enough.csv", rows=22),
+                              threshold=1.0).scores).sum() == 1
+
+
 def test_cli_detect_flags_an_injected_spike(trained, tmp_path):
     series = write_series(tmp_path / "new.csv", rows=120, start=400)
     text = open(series).read().splitlines()
