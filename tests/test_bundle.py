@@ -2,6 +2,7 @@ import dataclasses
 import json
 import logging
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -237,3 +238,24 @@ def test_every_bundle_file_gets_the_mode_a_new_file_gets(tmp_path, umask):
     modes = {file.name: file.stat().st_mode & 0o777 for file in path.iterdir()}
     assert set(modes) == {"bundle.json", "tokenizer.json", "model.safetensors"}
     assert modes == dict.fromkeys(modes, expected)  # model.safetensors too (the non-root Docker user reads it)
+
+
+def test_bundles_saved_before_the_layers_package_load_and_agree():
+    """tests/fixtures/bundles_v0_1 were written by rnnkit 0.1 before the layers became a package and the
+    catalog replaced the registries (commit dcd5f25; tests/fixtures/bundles_v0_1/make.py), with the outputs
+    that code computed."""
+    import json
+
+    from rnnkit.bundle import load
+    from rnnkit.predict import predict
+
+    folder = Path(__file__).parent / "fixtures" / "bundles_v0_1"
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    bundle = load(folder / "language_model")
+    with torch.no_grad():
+        logits = bundle.model(torch.tensor(expected["language_model"]["input"]))[0]
+    torch.testing.assert_close(logits, torch.tensor(expected["language_model"]["logits"]), rtol=1e-5, atol=1e-6)
+    texts = expected["classifier"]["texts"]
+    for prediction, probabilities in zip(predict(load(folder / "classifier"), texts),
+                                         expected["classifier"]["probabilities"], strict=True):
+        assert prediction.probabilities == pytest.approx(probabilities, rel=1e-5)
