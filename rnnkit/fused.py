@@ -51,9 +51,8 @@ from .transposed import transposed
 
 
 class _Tanh:
-    """tanh in place as 2σ(2x) - 1. On the CPU, torch's tanh is several times slower than its sigmoid
-    (torch 2.13, AVX-512, 32x256 floats: tanh 18 µs; this identity 13 µs), and the LSTM's forward pass needs
-    two per step. The constants are 0-dim tensors made once per call: a Python number would be wrapped into a
+    """tanh in place as 2σ(2x) - 1. On the CPU, torch's tanh is slower than its sigmoid (docs/performance.md),
+    and the LSTM's forward pass needs two per step. The constants are 0-dim tensors made once per call: a Python number would be wrapped into a
     fresh tensor (an allocation and a copy) at every operation. Exact in real arithmetic; in float32 it
     loses only absolute rounding error of order 1e-7 near 0."""
 

@@ -1,7 +1,7 @@
 """CPU thread policy for the commands: what `make demo` and `rnnkit predict` run under.
 
 torch's OpenMP threads spin between parallel regions by default. On a busy 2-core machine that spinning
-slowed training up to 15x (issue 5) and NER tagging of a 2,000-character text 60x (issue 17, item 13): the
+slowed training and NER tagging many times over (figures in docs/performance.md): the
 small per-step operations of a recurrent network or a CRF give the threads little to share and much to wait
 for. Two remedies, each where it fits:
 

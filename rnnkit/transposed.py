@@ -4,8 +4,8 @@ Every layer here multiplies by a weight stored as torch.nn stores it, (out, in),
 ``x @ W.t()``. On the CPU with small batches (decoding, batch 1) that product is a matrix-vector multiply
 that streams the whole weight from memory, and torch's kernels stream the (out, in) layout read as
 transposed much more slowly than a contiguous (in, out) copy: for the five weights of a 2x512 LSTM
-language model (27 MB, more than stays in cache between steps) one decoding step's multiplies took 3.7 ms
-against 1.5 ms (torch 2.13, 1 thread, AMD EPYC; ``benchmarks/generate.py`` shows the effect on decoding).
+language model (27 MB, more than stays in cache between steps) the copy makes a decoding step's multiplies
+more than twice as fast (``benchmarks/generate.py``; the figures are in docs/performance.md and docs/decoding.md).
 
 :func:`transposed` returns ``W.t()`` while autograd may need the weight (training), and otherwise a
 contiguous copy of it, made once and reused for as long as the weight is unchanged: the cache is keyed by

@@ -7,7 +7,7 @@ Every training sequence is one poem::
 
 The first token names the form (``<wujue> <qijue> <wulv> <qilv>``) and plays the start token's role, so
 the model knows from the first step how many characters each line has and how many lines follow.
-Issue 5 measured why: training across poem boundaries and sampling from a fresh state was 0.4 nats
+Why (docs/poems.md has the runs): training across poem boundaries and sampling from a fresh state was 0.4 nats
 worse and gave malformed poems, and an unconditioned model sampled below temperature 1 over-produced
 the short form. The loss counts every character (punctuation included) and the end token, so
 validation loss is "nats per character" as the baselines in rnnkit.poems.baselines count it.
