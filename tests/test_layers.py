@@ -346,7 +346,7 @@ def test_one_step_in_inference_matches_torch_without_the_loop(kind, bidirectiona
     hx = initial_state(kind, 2, bidirectional, torch.float64)
     hx = tuple(s.detach() for s in hx) if isinstance(hx, tuple) else hx.detach()
     x = torch.randn(BATCH, 1, INPUT, dtype=torch.float64)
-    monkeypatch.setattr(rnnkit.layers.base, "loop_forward", lambda *args: pytest.fail("the loop ran a one-step inference call"))
+    monkeypatch.setattr(rnnkit.layers.forward, "loop_forward", lambda *args: pytest.fail("the loop ran a one-step inference call"))
     with torch.no_grad():
         expected_out, expected_state = ref(x, hx)
         out, state = ours(x, hx)
@@ -405,7 +405,7 @@ def test_variant_one_step_in_inference_matches_the_loop(cls, options, monkeypatc
     layer = cls(INPUT, HIDDEN, num_layers=2, dtype=torch.float64, **options).eval()
     x = torch.randn(1, BATCH, INPUT, dtype=torch.float64)
     looped, looped_state = layer(x)  # the parameters want gradients: the loop
-    monkeypatch.setattr(rnnkit.layers.base, "loop_forward", lambda *args: pytest.fail("the loop ran a one-step inference call"))
+    monkeypatch.setattr(rnnkit.layers.forward, "loop_forward", lambda *args: pytest.fail("the loop ran a one-step inference call"))
     with torch.no_grad():
         stepped, stepped_state = layer(x)
     torch.testing.assert_close(stepped, looped.detach(), **TOLERANCE[torch.float64])

@@ -10,16 +10,14 @@ import warnings
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 from .. import init as rnn_init
 from ..cell_spec import CellSpec, DirectionWeights, State
 from ..cells import _check_bool, _check_positive_int, _check_proj_size
-from ..errors import InputError, with_torch_message
-from ..sequences import check_lengths
+from ..errors import with_torch_message
 from . import checks
-from .loop import loop_forward, one_step_forward
-from .native import native_packed, native_padded
+from .forward import forward_packed, forward_padded
 
 BACKENDS = ("auto", "loop", "native")
 
@@ -172,76 +170,13 @@ class _RecurrentLayer(nn.Module):
             if lengths is not None:
                 raise ValueError("lengths: expected None with a PackedSequence input (it carries its own lengths), "
                                  f"got {type(lengths).__name__}")
-            output, state = self._forward_packed(input, hx)
+            output, state = forward_packed(self, input, hx)
         else:
-            output, state = self._forward_padded(input, hx, lengths)
+            output, state = forward_padded(self, input, hx, lengths)
         return output, (state if self.cell.has_cell_state else state[0])
 
     def _initial_state(self, hx, batch: int, unbatched: bool, like: Tensor, packed: bool = False) -> State:
         return checks.initial_state(self, hx, batch, unbatched, like, packed)
-
-    def _forward_packed(self, packed: PackedSequence, hx) -> tuple[PackedSequence, State]:
-        data, batch_sizes = packed.data, packed.batch_sizes
-        if data.dim() != 2:
-            raise InputError(with_torch_message(
-                f"input (PackedSequence.data): expected a 2-D (sum of lengths, input_size) tensor, got shape "
-                f"{tuple(data.shape)}", f"input must have 2 dimensions, got {data.dim()}"))
-        checks.check_input(self, data, "input (PackedSequence.data)")
-        state = self._initial_state(hx, int(batch_sizes[0]), unbatched=False, like=data, packed=True)
-        if packed.sorted_indices is not None:  # hx comes in the caller's order; the packed data is sorted
-            state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
-        if self._runs_native(len(batch_sizes), data.device):
-            out_data, state = native_packed(self, data, batch_sizes, state)
-        else:
-            padded, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))
-            out, state = loop_forward(self, padded, state, lengths)
-            out_data = pack_padded_sequence(out, lengths).data
-        if packed.unsorted_indices is not None:
-            state = tuple(s.index_select(1, packed.unsorted_indices) for s in state)
-        return PackedSequence(out_data, batch_sizes, packed.sorted_indices, packed.unsorted_indices), state
-
-    def _forward_padded(self, input, hx, lengths) -> tuple[Tensor, State]:
-        if not isinstance(input, Tensor):
-            raise TypeError(f"input: expected a Tensor or a PackedSequence, got {type(input).__name__}")
-        if input.dim() not in (2, 3):
-            torch_name = "RNN" if self.mode.startswith("RNN") else self.mode
-            raise ValueError(with_torch_message(
-                f"input: expected a 3-D (batched) or 2-D (unbatched) tensor, got shape {tuple(input.shape)}",
-                f"{torch_name}: Expected input to be 2D or 3D, got {input.dim()}D"
-                f"{' tensor' if torch_name == 'RNN' else ''} instead"))
-        checks.check_input(self, input, "input")
-        unbatched = input.dim() == 2
-        x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)  # (T, B, F)
-        steps, batch = x.size(0), x.size(1)
-        if steps == 0:
-            raise ValueError(f"input: expected at least one time step, got shape {tuple(input.shape)}")
-        if lengths is not None:
-            if unbatched:
-                raise ValueError("lengths: expected None for an unbatched (2-D) input; add a batch dimension")
-            lengths = check_lengths(lengths, batch, steps)
-            if bool((lengths == steps).all()):
-                lengths = None  # every sequence is full: nothing to mask
-        state = self._initial_state(hx, batch, unbatched, like=x)
-        out, state = self._run_padded(x, state, lengths)
-        if unbatched:
-            return out.squeeze(1), tuple(s.squeeze(1) for s in state)
-        return (out.transpose(0, 1) if self.batch_first else out), state
-
-    def _run_padded(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        """x (T, B, F) on the backend that fits: one inference step, the loop, or torch's kernel."""
-        if self._steps_once_in_inference(x, state, lengths):
-            return one_step_forward(self, x[0], state)
-        if not self._runs_native(x.size(0), x.device):
-            return loop_forward(self, x, state, lengths)
-        if lengths is None:
-            return native_padded(self, x, state)
-        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
-        sorted_state = tuple(s.index_select(1, packed.sorted_indices) for s in state)
-        out_data, sorted_state = native_packed(self, packed.data, packed.batch_sizes, sorted_state)
-        out, _ = pad_packed_sequence(
-            PackedSequence(out_data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices),
-            total_length=x.size(0))
-        return out, tuple(s.index_select(1, packed.unsorted_indices) for s in sorted_state)
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
