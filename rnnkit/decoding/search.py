@@ -16,13 +16,14 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnkit.decoding.processors import Processor, compose
+from rnnkit.decoding.checks import check_int
+from rnnkit.decoding.processors import Processor, compose, processed_log_probs
 from rnnkit.decoding.protocol import LanguageModel, State, reorder_state
 from rnnkit.sequences import check_lengths
 
@@ -225,7 +226,7 @@ def beam_search(
 
     for step in range(N):
         length = step + 1  # tokens in a hypothesis once this step's token is appended
-        log_probs = _log_probs(processors, history[:, :step], logits)  # (B*K, V)
+        log_probs = processed_log_probs(processors, history[:, :step], logits)  # (B*K, V)
         log_probs = torch.nan_to_num(log_probs, nan=float("-inf"))  # a row masked entirely has no candidates
         candidates = (scores.view(-1, 1) + log_probs).view(batch, K, vocab)  # (B, K, V)
         if eos_id is not None:
@@ -293,16 +294,16 @@ def _prepare(model, prompts, lengths, method, max_new_tokens, processors, eos_id
         close = difflib.get_close_matches(str(method), METHODS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}{hint}")
-    _check_int("max_new_tokens", max_new_tokens, 1)
+    check_int("max_new_tokens", max_new_tokens, 1)
     if eos_id is not None:
-        _check_int("eos_id", eos_id, 0)
+        check_int("eos_id", eos_id, 0)
     if seed is not None:
-        _check_int("seed", seed, 0)
+        check_int("seed", seed, 0)
     if method != "beam":
         for name, value in (("beam_size", beam_size), ("length_penalty", length_penalty)):
             if value is not None:
                 raise ValueError(f"{name}: only used by method='beam', got {name}={value!r} with method={method!r}")
-    beam_size = DEFAULT_BEAM_SIZE if beam_size is None else _check_int("beam_size", beam_size, 1)
+    beam_size = DEFAULT_BEAM_SIZE if beam_size is None else check_int("beam_size", beam_size, 1)
     if length_penalty is None:
         length_penalty = DEFAULT_LENGTH_PENALTY
     elif not isinstance(length_penalty, (int, float)) or isinstance(length_penalty, bool):
@@ -380,14 +381,6 @@ def _model_device(model) -> torch.device | None:
     return None
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name}: expected an int >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return value
-
-
 def _check_eos(eos_id: int, vocab: int) -> None:
     if eos_id >= vocab:
         raise ValueError(f"eos_id: expected a token id below the vocabulary size {vocab}, got {eos_id}")
@@ -424,14 +417,6 @@ def _upcast(logits: Tensor) -> Tensor:
     return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
-def _log_probs(processor: Processor, tokens: Tensor, logits: Tensor) -> Tensor:
-    processed = processor(tokens, logits)
-    if not isinstance(processed, Tensor) or processed.shape != logits.shape:
-        got = tuple(processed.shape) if isinstance(processed, Tensor) else type(processed).__name__
-        raise ValueError(f"processors: expected logits of shape {tuple(logits.shape)} back, got {got}")
-    return torch.log_softmax(processed, dim=-1)
-
-
 @torch.no_grad()
 def _stream_tokens(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
     """Greedy or sampled tokens, one Step per model step.
@@ -448,7 +433,7 @@ def _stream_tokens(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
     active = torch.ones(batch, dtype=torch.bool, device=logits.device)
     all_active = True
     for step in range(plan.max_new_tokens):
-        log_probs = _log_probs(plan.processor, history[:, :step], logits)  # (B, V)
+        log_probs = processed_log_probs(plan.processor, history[:, :step], logits)  # (B, V)
         if plan.method == "sample":
             _check_choice(active & ~(log_probs > float("-inf")).any(dim=-1), step)  # multinomial needs a row
             probs = log_probs.exp()
