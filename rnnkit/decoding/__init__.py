@@ -16,7 +16,7 @@ The API::
 Processors are ``(tokens (B, t), logits (B, V)) -> logits (B, V)`` callables; the built-in ones are small
 frozen dataclasses: :func:`temperature`, :func:`top_k`, :func:`top_p`, :func:`repetition_penalty`,
 :func:`ban_tokens`, :func:`ban_special_tokens`, :func:`allow_tokens`, :func:`min_length`, chained by
-:func:`compose`.
+:func:`compose`. Beam search keeps its open hypotheses in a :class:`BeamState` (:mod:`rnnkit.decoding.beam`).
 See docs/decoding.md.
 
 Example:
@@ -36,6 +36,7 @@ Example:
     (1, 'Generation')
 """
 
+from rnnkit.decoding.beam import BeamState
 from rnnkit.decoding.options import DecodingOptions
 from rnnkit.decoding.processors import (
     AllowTokens,
@@ -72,6 +73,7 @@ __all__ = [
     "METHODS",
     "AllowTokens",
     "BanTokens",
+    "BeamState",
     "Compose",
     "DecodingOptions",
     "Generation",
