@@ -13,9 +13,11 @@ The API::
              processors=None, eos_id=None, beam_size=None, length_penalty=None, seed=None) -> Generation
     stream(...same arguments...) -> Iterator[Step]      # tokens as they are produced
 
-Processors are ``(tokens (B, t), logits (B, V)) -> logits (B, V)`` callables: :func:`temperature`,
-:func:`top_k`, :func:`top_p`, :func:`repetition_penalty`, :func:`ban_tokens`, :func:`ban_special_tokens`, :func:`allow_tokens`,
-:func:`min_length`, chained by :func:`compose`. See docs/decoding.md.
+Processors are ``(tokens (B, t), logits (B, V)) -> logits (B, V)`` callables; the built-in ones are small
+frozen dataclasses: :func:`temperature`, :func:`top_k`, :func:`top_p`, :func:`repetition_penalty`,
+:func:`ban_tokens`, :func:`ban_special_tokens`, :func:`allow_tokens`, :func:`min_length`, chained by
+:func:`compose`. Beam search keeps its open hypotheses in a :class:`BeamState` (:mod:`rnnkit.decoding.beam`).
+See docs/decoding.md.
 
 Example:
     >>> import torch
@@ -34,9 +36,18 @@ Example:
     (1, 'Generation')
 """
 
+from rnnkit.decoding.beam import BeamState
 from rnnkit.decoding.options import DecodingOptions
 from rnnkit.decoding.processors import (
+    AllowTokens,
+    BanTokens,
+    Compose,
+    MinLength,
     Processor,
+    RepetitionPenalty,
+    Temperature,
+    TopK,
+    TopP,
     allow_tokens,
     ban_special_tokens,
     ban_tokens,
@@ -60,12 +71,21 @@ from rnnkit.decoding.search import (
 
 __all__ = [
     "METHODS",
+    "AllowTokens",
+    "BanTokens",
+    "BeamState",
+    "Compose",
     "DecodingOptions",
     "Generation",
     "LanguageModel",
+    "MinLength",
     "Processor",
+    "RepetitionPenalty",
     "State",
     "Step",
+    "Temperature",
+    "TopK",
+    "TopP",
     "allow_tokens",
     "ban_special_tokens",
     "ban_tokens",

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnkit.decoding.processors import Processor, _check_float, _check_int, temperature, top_k, top_p
+from rnnkit.decoding.checks import check_float, check_int
+from rnnkit.decoding.processors import Processor, temperature, top_k, top_p
 from rnnkit.decoding.search import METHODS
 
 __all__ = ["SAMPLING_OPTIONS", "DecodingOptions"]
@@ -57,18 +58,18 @@ class DecodingOptions:
                 raise ValueError(f"beam: only used by method='beam', got beam={self.beam!r} with "
                                  f"method={self.method!r}")
         if self.temperature is not None:
-            _check_float("temperature", self.temperature)
+            check_float("temperature", self.temperature)
             if not self.temperature > 0:
                 raise ValueError(f"temperature: expected a number > 0, got {self.temperature!r} (0 asks for "
                                  "greedy decoding: use method='greedy', or beam=1)")
         if self.top_k is not None:
-            _check_int("top_k", self.top_k, 1)
+            check_int("top_k", self.top_k, 1)
         if self.top_p is not None:
-            _check_float("top_p", self.top_p)
+            check_float("top_p", self.top_p)
             if not 0 < self.top_p <= 1:
                 raise ValueError(f"top_p: expected a number in (0, 1], got {self.top_p!r} (1 disables it)")
         if self.seed is not None:
-            _check_int("seed", self.seed, 0)
+            check_int("seed", self.seed, 0)
         if self.method != "sample":
             for name in SAMPLING_OPTIONS:
                 value = getattr(self, name)
@@ -86,7 +87,7 @@ class DecodingOptions:
         if beam is not None:
             _check_beam(beam)
         if temperature is not None:
-            _check_float("temperature", temperature)
+            check_float("temperature", temperature)
         greedy_by_temperature = temperature == 0
         if greedy_by_temperature and beam is not None:
             raise ValueError(f"temperature: 0 asks for greedy decoding, and beam={beam} chooses the method too; "
@@ -112,6 +113,6 @@ class DecodingOptions:
 
 def _check_beam(beam: object) -> None:
     try:
-        _check_int("beam", beam, 1)
+        check_int("beam", beam, 1)
     except (TypeError, ValueError) as error:
         raise type(error)(f"{error} (1: greedy decoding, > 1: beam search of that width; None: the default)") from None

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeAlias
 
+import torch
 from torch import Tensor
 
-__all__ = ["LanguageModel", "State", "reorder_state"]
+__all__ = ["LanguageModel", "State", "advance", "prefill", "reorder_state"]
 
 State: TypeAlias = "Tensor | tuple[State, ...] | list[State] | None"  # every tensor (L*D, B, H): batch in dim 1
 
@@ -53,3 +54,37 @@ def reorder_state(state: State, index: Tensor) -> State:
         f"reorder_state: expected a tensor or a (nested) tuple of tensors with the batch in dimension 1, "
         f"got {type(state).__name__}"
     )
+
+
+def prefill(model: LanguageModel, prompts: Tensor, lengths: Tensor | None) -> tuple[Tensor, State]:
+    """Run the prompts once: -> the logits after each row's last valid token (B, V) and the state there.
+
+    ``prompts`` (B, T) long; ``lengths`` CPU int64 (B,), or None when no row is padded. Raises ValueError
+    when the model's logits are not (B, T, V)."""
+    if lengths is None:
+        logits, state = model(prompts, None)
+    else:
+        logits, state = model(prompts, None, lengths=lengths)
+    batch, steps = prompts.shape
+    if not isinstance(logits, Tensor) or logits.dim() != 3 or logits.shape[:2] != (batch, steps):
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(
+            f"model: expected logits of shape (B, T, V) = ({batch}, {steps}, V) from "
+            f"model(tokens, state, lengths=None), got {shape}"
+        )
+    if lengths is None:
+        last = logits[:, -1]
+    else:
+        last = logits[torch.arange(batch, device=logits.device), lengths.to(logits.device) - 1]  # (B, V)
+    return _upcast(last), state
+
+
+def advance(model: LanguageModel, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+    """Feed one token per row: tokens (B,) -> logits (B, V) and the new state."""
+    logits, state = model(tokens[:, None], state)  # (B, 1) -> (B, 1, V)
+    return _upcast(logits[:, -1]), state
+
+
+def _upcast(logits: Tensor) -> Tensor:
+    # half-precision log-probabilities summed over many steps lose too much
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))

@@ -6,7 +6,7 @@ scores, ``log_softmax`` turns those into log-probabilities, and the method picks
 
 * ``"greedy"``: the most probable token.
 * ``"sample"``: a token drawn from the distribution (``seed`` makes it reproducible).
-* ``"beam"``: the ``beam_size`` best continuations of all open hypotheses (see :func:`beam_search`).
+* ``"beam"``: the ``beam_size`` best continuations of all open hypotheses (see :mod:`rnnkit.decoding.beam`).
 
 A row stops at ``eos_id`` (the EOS is part of the output) or after ``max_new_tokens`` tokens.
 """
@@ -14,6 +14,7 @@ A row stops at ``eos_id`` (the EOS is part of the output) or after ``max_new_tok
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
@@ -22,8 +23,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnkit.decoding.processors import Processor, compose
-from rnnkit.decoding.protocol import LanguageModel, State, reorder_state
+from rnnkit.decoding.beam import beam_search, length_penalty_factor
+from rnnkit.decoding.checks import check_eos, check_int
+from rnnkit.decoding.processors import Processor, compose, processed_log_probs
+from rnnkit.decoding.protocol import LanguageModel, advance, prefill
+from rnnkit.decoding.results import Generation, Step
 from rnnkit.sequences import check_lengths
 
 __all__ = ["METHODS", "Generation", "Step", "generate", "stream", "beam_search", "length_penalty_factor"]
@@ -33,31 +37,6 @@ logger = logging.getLogger(__name__)
 METHODS = ("greedy", "sample", "beam")
 DEFAULT_BEAM_SIZE = 4
 DEFAULT_LENGTH_PENALTY = 1.0
-
-
-class Generation(NamedTuple):
-    """The result of :func:`generate`, the same type for every method."""
-
-    tokens: Tensor  # (B, N) int64: generated tokens only (no prompt); past lengths[b] padded with eos_id
-    lengths: Tensor  # (B,) int64: tokens generated for each row, its EOS included
-    scores: Tensor  # (B,): sum of log_probs of the row; beam search divides it by the length penalty
-    log_probs: Tensor  # (B, N): log-probability of each token after the processors; 0 past lengths[b]
-    finished: Tensor  # (B,) bool: the row ended with eos_id (False: it reached max_new_tokens)
-
-
-class Step(NamedTuple):
-    """One step of :func:`stream`: the token chosen for every row."""
-
-    tokens: Tensor  # (B,) int64; padding (eos_id) where active is False
-    log_probs: Tensor  # (B,): the token's log-probability after the processors; 0 where active is False
-    active: Tensor  # (B,) bool: False where the row had already finished before this step
-
-
-def length_penalty_factor(length: int, alpha: float) -> float:
-    """GNMT's length penalty lp(Y) = ((5 + |Y|) / 6) ** alpha (Wu et al. 2016, arXiv:1609.08144,
-    section 7); a hypothesis scores log P(Y) / lp(Y). alpha = 0 disables it; larger alpha favours
-    longer outputs."""
-    return ((5 + length) / 6) ** alpha
 
 
 def generate(
@@ -104,9 +83,7 @@ def generate(
     plan = _prepare(model, prompts, lengths, method, max_new_tokens, processors, eos_id, beam_size,
                     length_penalty, seed)
     if plan.method == "beam":
-        return beam_search(model, plan.prompts, plan.lengths, beam_size=plan.beam_size,
-                           max_new_tokens=max_new_tokens, processors=plan.processor, eos_id=eos_id,
-                           length_penalty=plan.length_penalty)
+        return _beam_search(model, plan)
     steps = list(_stream_tokens(model, plan))
     tokens = torch.stack([step.tokens for step in steps], dim=1)  # (B, N)
     log_probs = torch.stack([step.log_probs for step in steps], dim=1)
@@ -115,20 +92,10 @@ def generate(
     return Generation(tokens, active.sum(dim=1), log_probs.sum(dim=1), log_probs, finished)
 
 
-def stream(
-    model: LanguageModel,
-    prompts: Tensor | Sequence[Sequence[int] | Tensor],
-    lengths: Tensor | Sequence[int] | None = None,
-    *,
-    method: str = "greedy",
-    max_new_tokens: int,
-    processors: Processor | Iterable[Processor] | None = None,
-    eos_id: int | None = None,
-    beam_size: int | None = None,
-    length_penalty: float | None = None,
-    seed: int | None = None,
-) -> Iterator[Step]:
-    """Like :func:`generate`, but yields a :class:`Step` (one token per row) as soon as it is chosen.
+def stream(model: LanguageModel, prompts: Tensor | Sequence[Sequence[int] | Tensor],
+           lengths: Tensor | Sequence[int] | None = None, **options: Any) -> Iterator[Step]:
+    """Like :func:`generate`, with the same arguments, but yields a :class:`Step` (one token per row) as
+    soon as it is chosen.
 
     Greedy and sampling yield each token right after the model step that produced it; the iteration ends
     when every row has emitted ``eos_id`` or after ``max_new_tokens`` steps. Beam search cannot know its
@@ -140,134 +107,19 @@ def stream(
         >>> for step in stream(model, [[bos]], max_new_tokens=50, eos_id=eos):  # doctest: +SKIP
         ...     print(tokenizer.decode([int(step.tokens[0])]), end="", flush=True)
     """
-    plan = _prepare(model, prompts, lengths, method, max_new_tokens, processors, eos_id, beam_size,
-                    length_penalty, seed)
+    try:
+        arguments = _GENERATE_SIGNATURE.bind(model, prompts, lengths, **options)
+    except TypeError as error:
+        raise TypeError(f"stream() {error}") from None
+    arguments.apply_defaults()
+    plan = _prepare(**arguments.arguments)
     if plan.method != "beam":
         return _stream_tokens(model, plan)
-    return _stream_result(lambda: beam_search(
-        model, plan.prompts, plan.lengths, beam_size=plan.beam_size, max_new_tokens=max_new_tokens,
-        processors=plan.processor, eos_id=eos_id, length_penalty=plan.length_penalty))
+    return _stream_result(model, plan)
 
 
-@torch.no_grad()
-def beam_search(
-    model: LanguageModel,
-    prompts: Tensor,
-    lengths: Tensor | None,
-    *,
-    beam_size: int,
-    max_new_tokens: int,
-    processors: Processor,
-    eos_id: int | None,
-    length_penalty: float,
-) -> Generation:
-    """Beam search with GNMT's length penalty; called by :func:`generate` with checked arguments.
-
-    Each prompt keeps ``K = beam_size`` open hypotheses (raw score: the sum of log-probabilities) and the
-    best finished one (score: raw score / :func:`length_penalty_factor`). At each step every open
-    hypothesis is extended by every token; among the K best of these candidates, those ending in
-    ``eos_id`` are finished and kept if they beat the best finished one, and the K best candidates not
-    ending in ``eos_id`` become the open hypotheses (so K stay open and a width of 1 is greedy). At
-    ``max_new_tokens`` the open hypotheses are finished as they are. A prompt stops early when no open
-    hypothesis can beat its best finished one: log-probabilities are <= 0, so an open raw score S can at
-    best become S / max(lp) over the lengths still reachable. With K at least the number of possible
-    sequences nothing is ever dropped and the result is the exact best sequence (tested by enumeration).
-
-    Args:
-        prompts: LongTensor (B, T); lengths: CPU int64 (B,) or None (all T).
-        processors: one processor, applied to (B*K, t) histories and (B*K, V) logits, prompt-major.
-
-    Returns:
-        A :class:`Generation` holding each prompt's best hypothesis.
-    """
-    logits, state = _prefill(model, prompts, lengths)  # (B, V)
-    batch, vocab = logits.shape
-    device, dtype = logits.device, logits.dtype
-    if eos_id is not None:
-        _check_eos(eos_id, vocab)
-    K, N = beam_size, max_new_tokens
-    base = torch.arange(batch, device=device) * K  # (B,): row of each prompt's first beam
-    rows = torch.arange(batch, device=device).repeat_interleave(K)  # (B*K,)
-    logits = logits.index_select(0, rows)  # (B, V) -> (B*K, V): every beam starts from its prompt
-    state = reorder_state(state, rows)
-    scores = torch.full((batch, K), float("-inf"), dtype=dtype, device=device)
-    scores[:, 0] = 0  # one live beam per prompt at first, so the K beams don't start as K copies
-    history = torch.zeros(batch * K, N, dtype=torch.long, device=device)  # (B*K, N)
-    history_log_probs = torch.zeros(batch * K, N, dtype=dtype, device=device)
-
-    pad = eos_id if eos_id is not None else 0
-    best_score = torch.full((batch,), float("-inf"), dtype=dtype, device=device)
-    best_tokens = torch.full((batch, N), pad, dtype=torch.long, device=device)
-    best_log_probs = torch.zeros(batch, N, dtype=dtype, device=device)
-    best_length = torch.zeros(batch, dtype=torch.long, device=device)
-    best_finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-
-    def keep_better(candidate: Tensor, beam: Tensor, length: int, last_token: Tensor | None,
-                    last_log_prob: Tensor | None) -> None:
-        # candidate (B,) normalised scores of each prompt's best new hypothesis, found in beam (B,)
-        better = candidate > best_score
-        if not bool(better.any()):
-            return
-        prompt = better.nonzero().squeeze(1)
-        source = base[prompt] + beam[prompt]
-        kept = length if last_token is None else length - 1
-        best_score[prompt] = candidate[prompt]
-        best_tokens[prompt] = pad
-        best_tokens[prompt, :kept] = history[source, :kept]
-        best_log_probs[prompt] = 0
-        best_log_probs[prompt, :kept] = history_log_probs[source, :kept]
-        if last_token is not None:
-            best_tokens[prompt, kept] = last_token
-            best_log_probs[prompt, kept] = last_log_prob[source]
-        best_length[prompt] = length
-        best_finished[prompt] = last_token is not None
-
-    for step in range(N):
-        length = step + 1  # tokens in a hypothesis once this step's token is appended
-        log_probs = _log_probs(processors, history[:, :step], logits)  # (B*K, V)
-        log_probs = torch.nan_to_num(log_probs, nan=float("-inf"))  # a row masked entirely has no candidates
-        candidates = (scores.view(-1, 1) + log_probs).view(batch, K, vocab)  # (B, K, V)
-        if eos_id is not None:
-            # An EOS candidate counts only if it ranks among the step's K best candidates (so width 1 is
-            # greedy); the K open hypotheses are then refilled from the best candidates without EOS.
-            kth = candidates.view(batch, K * vocab).topk(K, dim=1).values[:, -1:]  # (B, 1)
-            ended = candidates[:, :, eos_id]  # (B, K)
-            ended = ended.masked_fill(ended < kth, float("-inf")) / length_penalty_factor(length, length_penalty)
-            ended, ended_beam = ended.max(1)
-            keep_better(ended, ended_beam, length, torch.tensor(eos_id, device=device), log_probs[:, eos_id])
-            candidates[:, :, eos_id] = float("-inf")  # a hypothesis ending in EOS is finished, not open
-        scores, flat_index = candidates.view(batch, K * vocab).topk(K, dim=1)  # (B, K)
-        beam, token = flat_index // vocab, flat_index % vocab
-        # Fewer than K finite candidates (tiny vocabulary, masks): the dead picks copy the best pick, so
-        # every row keeps a real history and state; their -inf score keeps them out of the results.
-        dead = scores == float("-inf")
-        beam, token = torch.where(dead, beam[:, :1], beam), torch.where(dead, token[:, :1], token)
-        source = (base[:, None] + beam).view(-1)  # (B*K,): the beam each new beam extends
-        token = token.view(-1)
-        history = history.index_select(0, source)
-        history[:, step] = token
-        history_log_probs = history_log_probs.index_select(0, source)
-        history_log_probs[:, step] = log_probs[source, token]
-        if length == N:
-            final, final_beam = (scores / length_penalty_factor(N, length_penalty)).max(1)
-            keep_better(final, final_beam, N, None, None)
-            break
-        reachable = max(length_penalty_factor(length + 1, length_penalty), length_penalty_factor(N, length_penalty))
-        done |= best_score >= scores.max(1).values / reachable  # nothing open can still win
-        scores = scores.masked_fill(done[:, None], float("-inf"))
-        if bool(done.all()):
-            break
-        logits, state = _advance(model, token, reorder_state(state, source))
-
-    if bool((best_score == float("-inf")).any()):
-        prompt = int((best_score == float("-inf")).nonzero()[0])
-        raise ValueError(
-            f"beam_search: no hypothesis for prompt {prompt}: the processors gave every continuation a score "
-            "of -inf; check that their constraints can be satisfied within max_new_tokens"
-        )
-    width = int(best_length.max())
-    return Generation(best_tokens[:, :width], best_length, best_score, best_log_probs[:, :width], best_finished)
+_GENERATE_SIGNATURE = inspect.signature(generate)
+stream.__signature__ = _GENERATE_SIGNATURE.replace(return_annotation="Iterator[Step]")  # what help() shows
 
 
 class _Plan(NamedTuple):
@@ -293,16 +145,16 @@ def _prepare(model, prompts, lengths, method, max_new_tokens, processors, eos_id
         close = difflib.get_close_matches(str(method), METHODS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}{hint}")
-    _check_int("max_new_tokens", max_new_tokens, 1)
+    check_int("max_new_tokens", max_new_tokens, 1)
     if eos_id is not None:
-        _check_int("eos_id", eos_id, 0)
+        check_int("eos_id", eos_id, 0)
     if seed is not None:
-        _check_int("seed", seed, 0)
+        check_int("seed", seed, 0)
     if method != "beam":
         for name, value in (("beam_size", beam_size), ("length_penalty", length_penalty)):
             if value is not None:
                 raise ValueError(f"{name}: only used by method='beam', got {name}={value!r} with method={method!r}")
-    beam_size = DEFAULT_BEAM_SIZE if beam_size is None else _check_int("beam_size", beam_size, 1)
+    beam_size = DEFAULT_BEAM_SIZE if beam_size is None else check_int("beam_size", beam_size, 1)
     if length_penalty is None:
         length_penalty = DEFAULT_LENGTH_PENALTY
     elif not isinstance(length_penalty, (int, float)) or isinstance(length_penalty, bool):
@@ -380,75 +232,23 @@ def _model_device(model) -> torch.device | None:
     return None
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name}: expected an int >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return value
-
-
-def _check_eos(eos_id: int, vocab: int) -> None:
-    if eos_id >= vocab:
-        raise ValueError(f"eos_id: expected a token id below the vocabulary size {vocab}, got {eos_id}")
-
-
-def _prefill(model: LanguageModel, prompts: Tensor, lengths: Tensor | None) -> tuple[Tensor, State]:
-    """Run the prompts once: -> the logits after each row's last valid token (B, V) and the state there."""
-    if lengths is None:
-        logits, state = model(prompts, None)
-    else:
-        logits, state = model(prompts, None, lengths=lengths)
-    batch, steps = prompts.shape
-    if not isinstance(logits, Tensor) or logits.dim() != 3 or logits.shape[:2] != (batch, steps):
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(
-            f"model: expected logits of shape (B, T, V) = ({batch}, {steps}, V) from "
-            f"model(tokens, state, lengths=None), got {shape}"
-        )
-    if lengths is None:
-        last = logits[:, -1]
-    else:
-        last = logits[torch.arange(batch, device=logits.device), lengths.to(logits.device) - 1]  # (B, V)
-    return _upcast(last), state
-
-
-def _advance(model: LanguageModel, tokens: Tensor, state: State) -> tuple[Tensor, State]:
-    """Feed one token per row: tokens (B,) -> logits (B, V) and the new state."""
-    logits, state = model(tokens[:, None], state)  # (B, 1) -> (B, 1, V)
-    return _upcast(logits[:, -1]), state
-
-
-def _upcast(logits: Tensor) -> Tensor:
-    # half-precision log-probabilities summed over many steps lose too much
-    return logits.to(torch.promote_types(logits.dtype, torch.float32))
-
-
-def _log_probs(processor: Processor, tokens: Tensor, logits: Tensor) -> Tensor:
-    processed = processor(tokens, logits)
-    if not isinstance(processed, Tensor) or processed.shape != logits.shape:
-        got = tuple(processed.shape) if isinstance(processed, Tensor) else type(processed).__name__
-        raise ValueError(f"processors: expected logits of shape {tuple(logits.shape)} back, got {got}")
-    return torch.log_softmax(processed, dim=-1)
-
-
 @torch.no_grad()
 def _stream_tokens(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
     """Greedy or sampled tokens, one Step per model step.
 
-    At batch 1 a model step takes a millisecond or two, so this loop keeps its own work per step small: rows are masked only
-    once some row has finished, and greedy checks for rows with nothing left to choose on the chosen
-    log-probabilities (B values) rather than on the whole (B, V) distribution."""
-    logits, state = _prefill(model, plan.prompts, plan.lengths)  # (B, V)
+    At batch 1 a model step is cheap, so this loop keeps its own work per step small (docs/performance.md):
+    rows are masked only once some row has finished, and greedy checks for rows with nothing left to
+    choose on the chosen log-probabilities (B values) rather than on the whole (B, V) distribution."""
+    logits, state = prefill(model, plan.prompts, plan.lengths)  # (B, V)
     batch, vocab = logits.shape
     if plan.eos_id is not None:
-        _check_eos(plan.eos_id, vocab)
+        check_eos(plan.eos_id, vocab)
     pad = plan.eos_id if plan.eos_id is not None else 0
     history = torch.zeros(batch, plan.max_new_tokens, dtype=torch.long, device=logits.device)  # (B, N)
     active = torch.ones(batch, dtype=torch.bool, device=logits.device)
     all_active = True
     for step in range(plan.max_new_tokens):
-        log_probs = _log_probs(plan.processor, history[:, :step], logits)  # (B, V)
+        log_probs = processed_log_probs(plan.processor, history[:, :step], logits)  # (B, V)
         if plan.method == "sample":
             _check_choice(active & ~(log_probs > float("-inf")).any(dim=-1), step)  # multinomial needs a row
             probs = log_probs.exp()
@@ -473,7 +273,7 @@ def _stream_tokens(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
             if remaining == 0:
                 return
             all_active = remaining == batch
-        logits, state = _advance(model, token, state)
+        logits, state = advance(model, token, state)
 
 
 def _check_choice(stuck: Tensor, step: int) -> None:
@@ -485,7 +285,13 @@ def _check_choice(stuck: Tensor, step: int) -> None:
         )
 
 
-def _stream_result(search) -> Iterator[Step]:
-    result: Generation = search()
+def _beam_search(model: LanguageModel, plan: _Plan) -> Generation:
+    return beam_search(model, plan.prompts, plan.lengths, beam_size=plan.beam_size,
+                       max_new_tokens=plan.max_new_tokens, processors=plan.processor, eos_id=plan.eos_id,
+                       length_penalty=plan.length_penalty)
+
+
+def _stream_result(model: LanguageModel, plan: _Plan) -> Iterator[Step]:
+    result = _beam_search(model, plan)
     for step in range(result.tokens.size(1)):
         yield Step(result.tokens[:, step], result.log_probs[:, step], step < result.lengths)

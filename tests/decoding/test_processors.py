@@ -1,10 +1,16 @@
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from rnnkit.decoding import (
+    BanTokens,
+    Compose,
+    Temperature,
+    TopK,
     allow_tokens,
+    ban_special_tokens,
     ban_tokens,
     compose,
     min_length,
@@ -133,3 +139,52 @@ def test_errors_that_need_the_vocabulary_come_at_the_first_call():
         allow_tokens(torch.ones(3, dtype=torch.bool))(NO_TOKENS, torch.zeros(1, 4))
     with pytest.raises(TypeError, match="allow_tokens: the mask function must return a bool tensor"):
         allow_tokens(lambda tokens: [True])(NO_TOKENS, torch.zeros(1, 4))
+
+
+# ---------------------------------------------------------------- the processors as frozen dataclasses
+
+
+def mask_odd_steps(tokens):
+    return torch.tensor([tokens.size(1) % 2 == 0, True])
+
+
+@pytest.mark.parametrize(
+    "processor, shown",
+    [
+        (temperature(0.8), "Temperature(value=0.8)"),
+        (temperature(2), "Temperature(value=2.0)"),
+        (top_k(5), "TopK(k=5)"),
+        (top_p(0.9), "TopP(p=0.9)"),
+        (repetition_penalty(1.2), "RepetitionPenalty(penalty=1.2)"),
+        (ban_tokens(torch.tensor([1, 3])), "BanTokens(token_ids=(1, 3))"),
+        (min_length(2, eos_id=3), "MinLength(length=2, eos_id=3)"),
+        (allow_tokens(torch.tensor([True, False, True])), "AllowTokens(allowed=<bool mask (3,), 2 allowed>)"),
+        (allow_tokens(mask_odd_steps), "AllowTokens(allowed=mask_odd_steps)"),
+        (compose([temperature(0.5), top_k(1)]), "Compose(processors=(Temperature(value=0.5), TopK(k=1)))"),
+    ],
+)
+def test_a_processor_shows_its_arguments(processor, shown):
+    assert repr(processor) == shown
+
+
+def test_ban_special_tokens_is_a_ban_of_the_specials_but_the_end_token():
+    class Specials:  # what ban_special_tokens reads from an rnnkit.text.Tokenizer
+        num_specials, end_id = 4, 2
+
+    processor = ban_special_tokens(Specials())
+    assert processor == BanTokens((0, 1, 3))
+    assert torch.equal(processor(NO_TOKENS, torch.zeros(1, 5)), torch.tensor([[INF, INF, 0.0, INF, 0.0]]))
+
+
+def test_processors_are_frozen_and_compare_by_their_arguments():
+    assert top_k(k=2) == TopK(2) and hash(top_k(2)) == hash(TopK(2)) and top_k(2) != top_k(3)
+    assert compose([top_k(2), top_p(0.5)]) == Compose((top_k(2), top_p(0.5)))
+    assert ban_tokens([1, 2]) == ban_tokens((1, 2))  # stored as a tuple, whatever iterable was given
+    mask = torch.tensor([True, False])
+    allowed = allow_tokens(mask)
+    assert allowed == allowed and allowed != allow_tokens(mask)  # a tensor has no boolean ==: identity
+    for processor, name in [(temperature(1.5), "value"), (top_k(2), "k"), (min_length(1, 0), "length"),
+                            (allow_tokens(mask), "allowed")]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(processor, name, 3)
+    assert isinstance(temperature(2.0), Temperature) and isinstance(temperature(2).value, float)

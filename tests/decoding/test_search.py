@@ -1,3 +1,4 @@
+import inspect
 import itertools
 
 import pytest
@@ -348,3 +349,13 @@ def test_a_model_in_training_mode_is_reported(tiny_lm, caplog):
     with caplog.at_level("WARNING"):
         generate(model, [[1]], max_new_tokens=1)
     assert "model.eval()" in caplog.text
+
+
+def test_stream_takes_the_arguments_of_generate(tiny_lm):
+    generate_parameters = inspect.signature(generate).parameters
+    assert inspect.signature(stream).parameters == generate_parameters  # what help(stream) shows
+    model = tiny_lm(vocab_size=5)
+    with pytest.raises(TypeError, match="stream.*max_new_tokens"):
+        stream(model, [[1]])
+    with pytest.raises(TypeError, match="stream.*beam"):
+        stream(model, [[1]], max_new_tokens=2, beam=3)
