@@ -12,9 +12,9 @@
 Ctrl-C stops training and still writes the bundle from the current weights; the last checkpoint lets
 the next ``make demo`` resume.
 
-On CPU the OpenMP runtime's default busy-waiting slowed training 15x on a busy 2-core machine (issue 5);
-the demo therefore runs with OMP_WAIT_POLICY=PASSIVE unless it is already set (it re-executes itself,
-because OpenMP reads the variable when torch loads; rnnkit.threads.passive_openmp).
+On CPU the OpenMP runtime's default busy-waiting slows training badly on a busy machine (docs/performance.md,
+"OpenMP wait policy"); the demo therefore runs with OMP_WAIT_POLICY=PASSIVE unless it is already set (it
+re-executes itself, because OpenMP reads the variable when torch loads; rnnkit.threads.passive_openmp).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "tang_poems.yaml"
@@ -87,7 +88,43 @@ def loss_curve(metrics_csv: Path, points: int = 8) -> tuple[list[tuple[int, floa
     return curve, val
 
 
+@dataclasses.dataclass
+class _Outcome:
+    """What training left: the model (None: no weights yet), its validation loss and why it stopped early."""
+
+    model: Any
+    val: float | None
+    interrupted: str | None  # None: finished (or reused); else the reason, printed
+    train_s: float  # seconds spent training in this call
+
+    @property
+    def ctrl_c(self) -> bool:
+        return bool(self.interrupted and "Ctrl-C" in self.interrupted)
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    from rich.console import Console
+
+    console = Console()
+    console.rule("[bold]rnnkit demo: a Tang-poem LSTM")
+    config, task = _load(args, console)
+    previous, max_steps, done = _plan(task, config, args.out, args.budget, console)
+    config = _run_config(config, max_steps, args.budget)
+    outcome = _train(task, config, args.out, previous, done, args.budget, console)
+    if outcome.model is None:
+        console.print(f"[yellow]{outcome.interrupted or 'stopped'} before any weights were trained; "
+                      "run `make demo` again.[/]")
+        return 130
+    outcome.model.eval()
+    _finish(task, outcome, args.out, console)
+    bundle = _save(task, config, outcome, args.out)
+    _print_summary(outcome.val, args.out, console)
+    _write_sample_poems(outcome.model, task.tokenizer, bundle, args.seed, console)
+    return 130 if outcome.ctrl_c else 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m rnnkit.demo", description="Train a Tang-poem LSTM, then write poems.")
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds, validation included (300)")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (runs/demo)")
@@ -97,24 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.budget <= 0:
         parser.error(f"--budget: expected seconds > 0, got {args.budget}")
+    return args
 
-    from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
-    console.rule("[bold]rnnkit demo: a Tang-poem LSTM")
+def _load(args: argparse.Namespace, console: Any) -> tuple[Any, Any]:
+    """The run config and the poem task (``--fresh`` first deletes the run folder); prints the corpus, the
+    vocabulary and the torch threads and OpenMP wait policy in use."""
     import torch
 
-    from rnnkit.bundle import save as save_bundle
-    from rnnkit.config import load_config, to_dict
-    from rnnkit.training import RunConfig, Trainer
-    from rnnkit.training.checkpoint import latest_checkpoint
-    from rnnkit.training.progress import RichProgress
+    from rnnkit.config import load_config
+    from rnnkit.training import RunConfig
     from rnnkit.training.registry import build_task
 
-    out: Path = args.out
-    if args.fresh and out.exists():
-        shutil.rmtree(out)
+    if args.fresh and args.out.exists():
+        shutil.rmtree(args.out)
     config = load_config(args.config, RunConfig)
     with console.status("loading 36,613 Tang poems and building the vocabulary..."):
         task = build_task(config.task, config.task_options, seed=config.seed, source=str(args.config))
@@ -122,37 +155,57 @@ def main(argv: list[str] | None = None) -> int:
                   f"{sum(t.size(0) for t in task.val_data.values()):,} validation; "
                   f"vocabulary {len(task.tokenizer):,} tokens; torch {torch.__version__}, "
                   f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+    return config, task
 
+
+def _latest(out: Path) -> Any:
+    from rnnkit.training.checkpoint import latest_checkpoint
+
+    return latest_checkpoint(out / "checkpoints") if (out / "checkpoints").is_dir() else None
+
+
+def _plan(task: Any, config: Any, out: Path, budget: float, console: Any) -> tuple[Any, int, bool]:
+    """(the checkpoint to resume or None, max_steps, already trained): a previous run's plan from
+    demo.json, else a new one timed on this machine (a run folder without its plan is deleted)."""
     state_file = out / "demo.json"
-    previous = latest_checkpoint(out / "checkpoints") if (out / "checkpoints").is_dir() else None
+    previous = _latest(out)
     if previous is not None and state_file.is_file():
-        plan = json.loads(state_file.read_text())
-        max_steps = int(plan["max_steps"])
+        max_steps = int(json.loads(state_file.read_text())["max_steps"])
         done = int(previous.meta["step"]) >= max_steps
         console.print(f"found the demo run in {out} at step {previous.meta['step']}/{max_steps}: "
                       + ("already trained (use --fresh to train again)" if done else "resuming"))
-    else:
-        if out.exists() and any(out.iterdir()):
-            shutil.rmtree(out)  # a run without its plan (or without checkpoints) cannot be resumed
-        with console.status("timing a few training steps to fit the budget..."):
-            max_steps, step_s = calibrate_max_steps(task, config, args.budget, validations=1)
-        console.print(f"{step_s * 1000:.0f} ms per step here: {max_steps} steps fit in {args.budget:.0f} s")
-        out.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"max_steps": max_steps, "budget_s": args.budget, "step_s": step_s}))
-        done = False
-    config = dataclasses.replace(
+        return previous, max_steps, done
+    if out.exists() and any(out.iterdir()):
+        shutil.rmtree(out)  # a run without its plan (or without checkpoints) cannot be resumed
+    with console.status("timing a few training steps to fit the budget..."):
+        max_steps, step_s = calibrate_max_steps(task, config, budget, validations=1)
+    console.print(f"{step_s * 1000:.0f} ms per step here: {max_steps} steps fit in {budget:.0f} s")
+    out.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({"max_steps": max_steps, "budget_s": budget, "step_s": step_s}))
+    return previous, max_steps, False
+
+
+def _run_config(config: Any, max_steps: int, budget: float) -> Any:
+    return dataclasses.replace(
         config,
         max_steps=max_steps,
-        max_time_s=args.budget,  # the engine stops there cleanly (validates, checkpoints) if the steps run slow
+        max_time_s=budget,  # the engine stops there cleanly (validates, checkpoints) if the steps run slow
         validation=dataclasses.replace(config.validation, every=max_steps),  # once, at the end: time is short
         checkpoint=dataclasses.replace(config.checkpoint, every=CHECKPOINT_EVERY),
     )
+
+
+def _train(task: Any, config: Any, out: Path, previous: Any, done: bool, budget: float, console: Any) -> _Outcome:
+    """Train (unless ``done``) with a progress bar, stopping at the budget or on Ctrl-C; the model is the
+    trained one, else the newest checkpoint's, else None."""
+    from rnnkit.training import Trainer
+    from rnnkit.training.progress import RichProgress
 
     trainer = Trainer(task, config, out_dir=out, resume=previous is not None)
     interrupted, val = None, None
     tic = time.monotonic()
     if not done:
-        progress = RichProgress(max_steps, console=console)
+        progress = RichProgress(config.max_steps, console=console)
         trainer.callbacks = [progress]
         with progress:
             result = trainer.fit()  # the engine validates at the last step and checkpoints on Ctrl-C
@@ -160,32 +213,46 @@ def main(argv: list[str] | None = None) -> int:
         if result.stopped == "interrupted":
             interrupted = "interrupted (Ctrl-C)"
         elif result.stopped == "max_time":
-            interrupted = f"time budget of {args.budget:.0f} s reached at step {result.step}/{max_steps}"
+            interrupted = f"time budget of {budget:.0f} s reached at step {result.step}/{config.max_steps}"
     train_s = time.monotonic() - tic
     model = trainer.model
     if model is None or done:  # nothing trained in this call: the newest checkpoint has the weights
-        last = latest_checkpoint(out / "checkpoints") if (out / "checkpoints").is_dir() else None
-        if last is None:
-            console.print(f"[yellow]{interrupted or 'stopped'} before any weights were trained; run `make demo` again.[/]")
-            return 130
-        model = task.build_model()
-        model.load_state_dict(last.weights)
-    model.eval()
+        last = _latest(out)
+        model = None
+        if last is not None:
+            model = task.build_model()
+            model.load_state_dict(last.weights)
+    return _Outcome(model, val, interrupted, train_s)
 
-    if val is None and not (interrupted and "Ctrl-C" in interrupted):  # e.g. a finished run reused
+
+def _finish(task: Any, outcome: _Outcome, out: Path, console: Any) -> None:
+    """Validate a model that was not validated in this call (unless Ctrl-C); say how to resume a stopped run."""
+    if outcome.val is None and not outcome.ctrl_c:  # e.g. a finished run reused
         from rnnkit.training.trainer import evaluate
 
         with console.status("validating..."):  # after the budget: reporting, not training
-            val = evaluate(task, model, next(model.parameters()).device)["val_loss"]
-    if interrupted:
-        last = latest_checkpoint(out / "checkpoints") if (out / "checkpoints").is_dir() else None
+            outcome.val = evaluate(task, outcome.model, next(outcome.model.parameters()).device)["val_loss"]
+    if outcome.interrupted:
+        last = _latest(out)
         resume = (f"`make demo` resumes from the checkpoint at step {last.meta['step']}" if last is not None
                   else f"no checkpoint yet (the first comes at step {CHECKPOINT_EVERY}): `make demo` starts over")
-        console.print(f"[yellow]{interrupted}; the bundle is written from the current weights; {resume}.[/]")
+        console.print(f"[yellow]{outcome.interrupted}; the bundle is written from the current weights; {resume}.[/]")
+
+
+def _save(task: Any, config: Any, outcome: _Outcome, out: Path) -> Path:
+    from rnnkit.bundle import save as save_bundle
+    from rnnkit.config import to_dict
+
+    val = outcome.val
     metrics = {} if val is None else {"val_loss": val, "val_bits_per_char": val / math.log(2),
                                       "val_perplexity": math.exp(val)}
-    bundle = save_bundle(out / "bundle", model, task.tokenizer, task="poems", metrics=metrics,
-                         extra={"run_config": to_dict(config), "train_seconds_this_call": round(train_s, 1)})
+    return save_bundle(out / "bundle", outcome.model, task.tokenizer, task="poems", metrics=metrics,
+                       extra={"run_config": to_dict(config), "train_seconds_this_call": round(outcome.train_s, 1)})
+
+
+def _print_summary(val: float | None, out: Path, console: Any) -> None:
+    """The loss curve from metrics.csv (with this call's validation) and the validation figures."""
+    from rich.table import Table
 
     curve, val_points = loss_curve(out / "metrics.csv") if (out / "metrics.csv").is_file() else ([], [])
     if val is not None and (not val_points or val_points[-1][1] != val):
@@ -205,20 +272,22 @@ def main(argv: list[str] | None = None) -> int:
                       f"perplexity {math.exp(val):.1f})[/]  baselines on the same split: unigram 6.50, "
                       "Kneser-Ney bigram 5.44 (benchmarks/poem_baselines.py)")
 
+
+def _write_sample_poems(model: Any, tokenizer: Any, bundle: Path, seed: int, console: Any) -> None:
+    """One poem of each form and an acrostic one, seeded from ``seed``."""
     from rnnkit.bundle import Bundle
     from rnnkit.poems import write_poems
 
-    poet = Bundle(model, task.tokenizer, {}, bundle)
+    poet = Bundle(model, tokenizer, {}, bundle)
     console.rule("[bold]poems")
-    for form, seed in DEMO_POEMS:
-        (poem,) = write_poems(poet, form=form, seed=args.seed + seed)
+    for form, offset in DEMO_POEMS:
+        (poem,) = write_poems(poet, form=form, seed=seed + offset)
         _print_poem(console, f"{poem.form_chinese} ({form})", poem.lines)
     form, acrostic = ACROSTIC
-    (poem,) = write_poems(poet, form=form, acrostic=acrostic, seed=args.seed + 5)
+    (poem,) = write_poems(poet, form=form, acrostic=acrostic, seed=seed + 5)
     _print_poem(console, f"藏头诗 {acrostic} ({form}, acrostic)", poem.lines)
     console.print(f"model bundle: {bundle}\nmore: rnnkit poem --form qilv --acrostic 一二三四五六七八 --num 3 "
                   "(see docs/poems.md)")
-    return 130 if interrupted and "Ctrl-C" in interrupted else 0
 
 
 def _print_poem(console, title: str, lines: list[str]) -> None:

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from rnnkit.timeseries.inference import point_forecast, predict_at_origins
 from rnnkit.timeseries.metrics import detection_scores
 
 __all__ = ["ANOMALY_KINDS", "AnomalyEvent", "Injection", "choose_threshold", "flag", "inject_anomalies",
@@ -133,8 +134,6 @@ def residual_scores(model: torch.nn.Module, past: np.ndarray, known: np.ndarray 
 
     ``past`` (N, F) and ``known`` (N, K) are scaled as the model was trained (target in past's column 0).
     """
-    from rnnkit.timeseries.forecast import predict_at_origins
-
     past = np.asarray(past, dtype=np.float32)
     scores = np.full(len(past), np.nan)
     # row t needs only the first horizon step; known covariates of the whole horizon must exist, though
@@ -153,8 +152,6 @@ def residual_scores(model: torch.nn.Module, past: np.ndarray, known: np.ndarray 
 
 
 def _first_point(params: np.ndarray, config: object) -> np.ndarray:
-    from rnnkit.timeseries.models import point_forecast
-
     return point_forecast(torch.from_numpy(params[:, None, :]), config)[:, 0].numpy()
 
 

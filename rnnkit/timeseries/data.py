@@ -50,7 +50,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DATASETS", "Frame", "Splits", "Scaler", "WindowBatch", "WindowSet", "calendar_features",
            "dataset_names", "ett_splits", "fit_scaler", "future_timestamps", "infer_freq", "load_dataset",
-           "parse_timestamps", "read_csv", "rolling_origins", "sort_by_time", "split_by_time", "window_origins"]
+           "parse_timestamps", "read_csv", "read_frame", "rolling_origins", "sort_by_time", "split_by_time",
+           "window_origins"]
 
 
 class Frame(NamedTuple):
@@ -134,6 +135,16 @@ def load_dataset(name: str) -> Frame:
     if name == "co2":
         values = _interpolate(values, frame.timestamps)
     return Frame(values, frame.columns, frame.timestamps, name)
+
+
+def read_frame(dataset: str) -> Frame:
+    """A shipped data set by name, else a CSV file by path (rows sorted by time; a repeated timestamp is an error)."""
+    if dataset in DATASETS:
+        return load_dataset(dataset)
+    if Path(dataset).suffix in (".csv", ".xz") and Path(dataset).is_file():
+        return sort_by_time(read_csv(dataset)._replace(name=Path(dataset).stem))  # as forecast/detect read it
+    raise ValueError(f"dataset: expected one of {sorted(DATASETS)} or the path of an existing .csv file, "
+                     f"got {dataset!r}")
 
 
 def _interpolate(values: np.ndarray, timestamps: np.ndarray) -> np.ndarray:

@@ -26,9 +26,22 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from rnnkit.timeseries.data import Frame, Scaler, calendar_features, future_timestamps, read_csv, sort_by_time
-from rnnkit.timeseries.models import Forecaster, LSTMAutoencoder, _interval
+from rnnkit.bundle import Bundle, load
+from rnnkit.plotting import pyplot
+from rnnkit.timeseries.anomaly import choose_threshold, flag, reconstruction_scores, residual_scores
+from rnnkit.timeseries.data import (
+    Frame,
+    Scaler,
+    calendar_features,
+    future_timestamps,
+    read_csv,
+    read_frame,
+    sort_by_time,
+)
+from rnnkit.timeseries.inference import predict_at_origins, prediction_interval
+from rnnkit.timeseries.models import Forecaster, LSTMAutoencoder
 
+# predict_at_origins lives in rnnkit.timeseries.inference; re-exported here
 __all__ = ["DetectionResult", "ForecastResult", "detect", "forecast", "predict_at_origins"]
 
 
@@ -49,39 +62,7 @@ class DetectionResult(NamedTuple):
     png: Path | None
 
 
-def predict_at_origins(model: Forecaster, past: np.ndarray, known: np.ndarray | None, origins: np.ndarray,
-                       window: int, *, raw: bool = False, batch_size: int = 512) -> Any:
-    """Forecasts of ``model`` at each origin t from rows [t − window, t) of the scaled ``past`` (N, F) and
-    ``known`` (N, K). Returns the raw parameters (n, H, P) as numpy when ``raw``, else a
-    :class:`~rnnkit.timeseries.models.Forecast` of (n, H) numpy arrays (scaled units)."""
-    config = model.config
-    past = np.asarray(past, dtype=np.float32)
-    known = np.zeros((len(past), 0), np.float32) if known is None else np.asarray(known, dtype=np.float32)
-    origins = np.asarray(origins, dtype=np.int64)
-    # inputs need rows [t - window, t); known covariates of the horizon need rows [t, t + H) too
-    last = len(past) - (config.horizon if config.known_size else 0)
-    if len(origins) and (origins.min() < window or origins.max() > last):
-        raise ValueError(f"origins: expected values in [{window}, {last}], got [{origins.min()}, {origins.max()}]")
-    model.eval()
-    chunks = []
-    with torch.no_grad():
-        for i in range(0, len(origins), batch_size):
-            part = origins[i:i + batch_size]
-            rows = part[:, None] + np.arange(-window, 0)  # (b, W)
-            inputs = np.concatenate([past[rows], known[rows]], axis=-1)
-            ahead = part[:, None] + np.arange(config.horizon)
-            future = known[ahead] if config.known_size else np.zeros((len(part), config.horizon, 0), np.float32)
-            chunks.append(model(torch.from_numpy(inputs), torch.from_numpy(future)))
-    params = torch.cat(chunks) if chunks else torch.zeros(0, config.horizon, config.outputs_per_step)
-    if raw:
-        return params.numpy()
-    result = _interval(params, config)
-    return type(result)(*(None if part is None else part.numpy() for part in result))
-
-
 def _info(bundle: Any) -> tuple[Any, dict[str, Any]]:
-    from rnnkit.bundle import Bundle, load
-
     loaded = bundle if isinstance(bundle, Bundle) else load(bundle)
     extra = loaded.info.get("timeseries")
     if not isinstance(extra, dict):
@@ -147,7 +128,7 @@ def forecast(bundle: Any, series: Any, horizon: int | None = None, *, out: str |
     with torch.no_grad():
         params = model(torch.from_numpy(inputs), torch.from_numpy(future.astype(np.float32)),
                        horizon=steps if config.decoder == "recursive" else None)
-    result = _interval(params, config)
+    result = prediction_interval(params, config)
     point, lower, upper = (None if part is None else scaler.inverse(part[0, :horizon].numpy())
                            for part in result)
     stamps = None if stamps is None else stamps[:horizon]
@@ -166,8 +147,6 @@ def detect(bundle: Any, series: Any, *, threshold: float | None = None, out: str
 
     With ``out`` (a folder), writes ``detect.csv`` (row, timestamp, value, score, flag) and ``detect.png``.
     """
-    from rnnkit.timeseries.anomaly import flag
-
     loaded, extra = _info(bundle)
     frame, past, values, _ = _series(series, extra)
     needed, reason = _rows_to_score(loaded.model, extra)
@@ -208,8 +187,6 @@ def _rows_to_score(model: Any, extra: dict[str, Any]) -> tuple[int, str]:
 
 
 def _scores(model: Any, past: np.ndarray, frame: Frame, extra: dict[str, Any]) -> np.ndarray:
-    from rnnkit.timeseries.anomaly import reconstruction_scores, residual_scores
-
     if isinstance(model, LSTMAutoencoder):
         return reconstruction_scores(model, past)
     known = calendar_features(frame.timestamps, extra["freq"]) if extra.get("calendar") else None
@@ -217,9 +194,6 @@ def _scores(model: Any, past: np.ndarray, frame: Frame, extra: dict[str, Any]) -
 
 
 def _validation_threshold(model: Any, extra: dict[str, Any]) -> float:
-    from rnnkit.timeseries.anomaly import choose_threshold
-    from rnnkit.timeseries.task import read_frame
-
     try:
         frame = read_frame(extra["dataset"])
     except (ValueError, FileNotFoundError) as error:
@@ -247,9 +221,15 @@ def _write_forecast_csv(path: Path, stamps: Any, point: np.ndarray, lower: Any, 
 
 
 def _pyplot() -> Any:
-    from rnnkit.plotting import pyplot
-
     return pyplot("plotting a forecast or a detection", "timeseries")
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _plot_forecast(path: Path, frame: Frame, history: np.ndarray, stamps: Any, point: np.ndarray, lower: Any,
@@ -267,11 +247,7 @@ def _plot_forecast(path: Path, frame: Frame, history: np.ndarray, stamps: Any, p
         ax.fill_between(future_x, lower, upper, color="tab:blue", alpha=0.25, label=f"{coverage:.0%} interval")
     ax.set_ylabel(target)
     ax.legend(loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _plot_detection(path: Path, frame: Frame, values: np.ndarray, scores: np.ndarray, flags: np.ndarray,
@@ -287,8 +263,4 @@ def _plot_detection(path: Path, frame: Frame, values: np.ndarray, scores: np.nda
     bottom.axhline(threshold, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
     bottom.set_ylabel("score")
     bottom.legend(loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

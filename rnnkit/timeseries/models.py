@@ -44,18 +44,19 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 import rnnkit
+from rnnkit.timeseries.inference import Forecast, point_forecast, prediction_interval
 
+# Forecast, point_forecast and prediction_interval live in rnnkit.timeseries.inference; re-exported here
 __all__ = ["AutoencoderConfig", "Forecast", "Forecaster", "ForecasterConfig", "LSTMAutoencoder", "forecast_loss",
-           "point_forecast"]
+           "point_forecast", "prediction_interval"]
 
 MIN_SIGMA = 1e-3
 
@@ -63,6 +64,14 @@ MIN_SIGMA = 1e-3
 def _check_int(name: str, value: object, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+
+
+def _check_recurrent(config: ForecasterConfig | AutoencoderConfig) -> None:
+    """The recurrent network's settings, shared by both configs."""
+    _check_int("hidden_size", config.hidden_size, 1)
+    _check_int("num_layers", config.num_layers, 1)
+    if config.cell not in ("lstm", "gru"):
+        raise ValueError(f"cell: expected 'lstm' or 'gru', got {config.cell!r}")
 
 
 @dataclass(frozen=True)
@@ -85,10 +94,7 @@ class ForecasterConfig:
         _check_int("input_size", self.input_size, 1)
         _check_int("known_size", self.known_size, 0)
         _check_int("horizon", self.horizon, 1)
-        _check_int("hidden_size", self.hidden_size, 1)
-        _check_int("num_layers", self.num_layers, 1)
-        if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"cell: expected 'lstm' or 'gru', got {self.cell!r}")
+        _check_recurrent(self)
         if self.decoder not in ("direct", "recursive", "seq2seq"):
             raise ValueError(f"decoder: expected 'direct', 'recursive' or 'seq2seq', got {self.decoder!r}")
         if self.output not in ("point", "gaussian", "quantile"):
@@ -118,10 +124,12 @@ class ForecasterConfig:
         return {"point": 1, "gaussian": 2, "quantile": len(self.quantiles)}[self.output]
 
 
-class Forecast(NamedTuple):
-    point: Tensor  # (B, H): the mean, the median quantile, or the point forecast
-    lower: Tensor | None  # (B, H): the interval's lower end; None for output "point"
-    upper: Tensor | None  # (B, H)
+def _config(config: object, config_class: type, expected: str) -> object:
+    """``config``, or the default ``config_class()`` for None; a TypeError for any other type."""
+    config = config or config_class()
+    if not isinstance(config, config_class):
+        raise TypeError(f"config: expected {expected}, got {type(config).__name__}")
+    return config
 
 
 def _recurrent(cell: str, input_size: int, config: ForecasterConfig | AutoencoderConfig) -> nn.Module:
@@ -136,10 +144,7 @@ class Forecaster(nn.Module):
 
     def __init__(self, config: ForecasterConfig | None = None):
         super().__init__()
-        config = config or ForecasterConfig()
-        if not isinstance(config, ForecasterConfig):
-            raise TypeError(f"config: expected a ForecasterConfig, got {type(config).__name__}")
-        self.config = config
+        self.config = config = _config(config, ForecasterConfig, "a ForecasterConfig")
         c, steps, per_step = config, config.horizon, config.outputs_per_step
         self.encoder = _recurrent(c.cell, c.input_size + c.known_size, c)
         if c.decoder == "direct":
@@ -221,30 +226,7 @@ class Forecaster(nn.Module):
                 params = self(inputs, future, horizon=horizon)
         finally:
             self.train(was_training)
-        return _interval(params, self.config)
-
-
-def point_forecast(params: Tensor, config: ForecasterConfig) -> Tensor:
-    """(B, H, P) -> (B, H): the mean, the quantile nearest 0.5, or the value."""
-    if config.output == "quantile":
-        middle = min(range(len(config.quantiles)), key=lambda i: abs(config.quantiles[i] - 0.5))
-        return params.sort(dim=-1).values[..., middle]
-    return params[..., 0]
-
-
-
-def _interval(params: Tensor, config: ForecasterConfig) -> Forecast:
-    point = point_forecast(params, config)
-    if config.output == "point":
-        return Forecast(point, None, None)
-    if config.output == "gaussian":
-        z = math.sqrt(2.0) * torch.special.erfinv(torch.tensor((1 + config.coverage) / 2) * 2 - 1).item()
-        return Forecast(point, point - z * params[..., 1], point + z * params[..., 1])
-    ordered = params.sort(dim=-1).values  # monotone rearrangement: quantiles never cross
-    levels = list(config.quantiles)
-    low = min(range(len(levels)), key=lambda i: abs(levels[i] - (1 - config.coverage) / 2))
-    high = min(range(len(levels)), key=lambda i: abs(levels[i] - (1 + config.coverage) / 2))
-    return Forecast(point, ordered[..., low], ordered[..., high])
+        return prediction_interval(params, self.config)
 
 
 def forecast_loss(params: Tensor, targets: Tensor, config: ForecasterConfig) -> Tensor:
@@ -273,10 +255,7 @@ class AutoencoderConfig:
     def __post_init__(self) -> None:
         _check_int("input_size", self.input_size, 1)
         _check_int("window", self.window, 2)
-        _check_int("hidden_size", self.hidden_size, 1)
-        _check_int("num_layers", self.num_layers, 1)
-        if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"cell: expected 'lstm' or 'gru', got {self.cell!r}")
+        _check_recurrent(self)
 
 
 class LSTMAutoencoder(nn.Module):
@@ -284,10 +263,7 @@ class LSTMAutoencoder(nn.Module):
 
     def __init__(self, config: AutoencoderConfig | None = None):
         super().__init__()
-        config = config or AutoencoderConfig()
-        if not isinstance(config, AutoencoderConfig):
-            raise TypeError(f"config: expected an AutoencoderConfig, got {type(config).__name__}")
-        self.config = config
+        self.config = config = _config(config, AutoencoderConfig, "an AutoencoderConfig")
         self.encoder = _recurrent(config.cell, config.input_size, config)
         self.decoder = _recurrent(config.cell, config.hidden_size, config)
         self.head = nn.Linear(config.hidden_size, config.input_size)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.config import check
+from rnnkit.timeseries import metrics
 from rnnkit.timeseries.data import (
     DATASETS,
     Frame,
@@ -41,12 +41,11 @@ from rnnkit.timeseries.data import (
     ett_splits,
     fit_scaler,
     infer_freq,
-    load_dataset,
-    read_csv,
-    sort_by_time,
+    read_frame,
     split_by_time,
     window_origins,
 )
+from rnnkit.timeseries.inference import predict_at_origins
 from rnnkit.timeseries.models import (
     AutoencoderConfig,
     Forecaster,
@@ -97,16 +96,6 @@ def _split_rows(splits: Splits, split: str) -> slice:
     if split not in Splits._fields:
         raise ValueError(f"split: expected one of {Splits._fields}, got {split!r}")
     return getattr(splits, split)
-
-
-def read_frame(dataset: str) -> Frame:
-    """A shipped data set by name, else a CSV file by path (rows sorted by time; a repeated timestamp is an error)."""
-    if dataset in DATASETS:
-        return load_dataset(dataset)
-    if Path(dataset).suffix in (".csv", ".xz") and Path(dataset).is_file():
-        return sort_by_time(read_csv(dataset)._replace(name=Path(dataset).stem))  # as forecast/detect read it
-    raise ValueError(f"dataset: expected one of {sorted(DATASETS)} or the path of an existing .csv file, "
-                     f"got {dataset!r}")
 
 
 def prepare(options: DataOptions, frame: Frame | None = None) -> Prepared:
@@ -232,9 +221,6 @@ class ForecastTask:
         of "train", "val" or "test", in the target's units, and the coverage of its interval for a
         probabilistic model. Every horizon row is in the split; inputs may come from earlier rows. MASE scales
         by the seasonal-naive MAE of the training rows (period ``data.period``)."""
-        from rnnkit.timeseries import metrics
-        from rnnkit.timeseries.forecast import predict_at_origins
-
         rows = _split_rows(self.data.splits, split)
         window, horizon = self.options.window, self.options.horizon
         origins = window_origins(rows, window, horizon, history_start=0)

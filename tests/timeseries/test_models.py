@@ -80,9 +80,9 @@ def test_gaussian_loss_and_interval_closed_form():
     y = torch.tensor([[3.0]])
     nll = 0.5 * math.log(2 * math.pi) + math.log(2.0) + 0.5 * ((3 - 1) / 2) ** 2
     assert float(forecast_loss(params, y, config)) == pytest.approx(nll, rel=1e-6)
-    from rnnkit.timeseries.models import _interval
+    from rnnkit.timeseries.inference import prediction_interval
 
-    interval = _interval(params, config)
+    interval = prediction_interval(params, config)
     z = 1.2815515655446004  # Φ⁻¹(0.9)
     assert float(interval.lower) == pytest.approx(1 - z * 2, rel=1e-5)
     assert float(interval.upper) == pytest.approx(1 + z * 2, rel=1e-5)
