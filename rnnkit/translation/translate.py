@@ -99,8 +99,6 @@ def translate(
     tokens its source vocabulary lacks. Sentences with some unknown tokens are translated and the tokens
     listed in ``Translations.unknown``. The decoder never writes ``<unk>``, ``<pad>`` or ``<s>``.
     """
-    from rnnkit.decoding import ban_special_tokens, generate
-
     translator = bundle if isinstance(bundle, Translator) else load_translator(bundle)
     if isinstance(sentences, str) or not isinstance(sentences, Sequence):
         raise TypeError(f"sentences: expected a list of str, got {type(sentences).__name__}; wrap one sentence in "
@@ -109,33 +107,40 @@ def translate(
         raise TypeError("sentences: expected every sentence to be a str")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    model, source, target = translator.model, translator.source, translator.target
-    device = next(model.parameters()).device
+    source = translator.source
     normalized = [normalize(s, translator.source_language) for s in sentences]
     unknown = [unknown_tokens(source.split(text), source.__contains__, argument=f"sentences[{index}]",
                               text=sentences[index]) for index, text in enumerate(normalized)]
     encoded = [source.encode(text) for text in normalized]
-    texts, source_tokens, output_tokens, attention, scores = [], [], [], [], []
     beam = method == "beam"
-    if beam and beam_size is None:
-        beam_size = DEFAULT_BEAM_SIZE
-    for start in range(0, len(encoded), batch_size):
-        rows = [torch.tensor(ids, dtype=torch.long) for ids in encoded[start:start + batch_size]]
-        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
-        batch = pad_sequence(rows, batch_first=True).to(device)  # (B, S)
-        prompts = torch.full((len(rows), 1), target.start_id, dtype=torch.long, device=device)
-        result = generate(model.decoder(batch, lengths), prompts, method=method, max_new_tokens=max_length,
-                          eos_id=target.end_id, processors=[ban_special_tokens(target)],
-                          beam_size=beam_size if beam else None, length_penalty=length_penalty if beam else None)
-        outputs = [result.tokens[i, : int(result.lengths[i])].tolist() for i in range(len(rows))]
-        weights = attention_weights(model, batch, lengths, outputs, target.start_id)
-        for i, ids in enumerate(outputs):
-            texts.append(detokenize(target.decode(ids), translator.target_language))
-            source_tokens.append([source.id_to_token(t) for t in encoded[start + i]])
-            output_tokens.append([target.id_to_token(t) for t in ids])
-            attention.append(weights[i])
-            scores.append(float(result.scores[i]))
-    return Translations(texts, source_tokens, output_tokens, attention, scores, unknown)
+    search = {"method": method, "max_new_tokens": max_length,
+              "beam_size": (DEFAULT_BEAM_SIZE if beam_size is None else beam_size) if beam else None,
+              "length_penalty": length_penalty if beam else None}
+    parts = [_translate_batch(translator, encoded[start:start + batch_size], search)
+             for start in range(0, len(encoded), batch_size)]
+    columns = [[row for part in parts for row in part[field]] for field in range(5)]
+    return Translations(*columns, unknown)
+
+
+def _translate_batch(translator: Translator, encoded: list[list[int]], search: dict) -> tuple[list, ...]:
+    """One batch of encoded source sentences -> (texts, source tokens, output tokens, attention, scores)."""
+    from rnnkit.decoding import ban_special_tokens, generate
+
+    model, source, target = translator.model, translator.source, translator.target
+    device = next(model.parameters()).device
+    rows = [torch.tensor(ids, dtype=torch.long) for ids in encoded]
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    batch = pad_sequence(rows, batch_first=True).to(device)  # (B, S)
+    prompts = torch.full((len(rows), 1), target.start_id, dtype=torch.long, device=device)
+    result = generate(model.decoder(batch, lengths), prompts, eos_id=target.end_id,
+                      processors=[ban_special_tokens(target)], **search)
+    outputs = [result.tokens[i, : int(result.lengths[i])].tolist() for i in range(len(rows))]
+    weights = attention_weights(model, batch, lengths, outputs, target.start_id)
+    texts = [detokenize(target.decode(ids), translator.target_language) for ids in outputs]
+    source_tokens = [[source.id_to_token(t) for t in ids] for ids in encoded]
+    output_tokens = [[target.id_to_token(t) for t in ids] for ids in outputs]
+    return (texts, source_tokens, output_tokens, [weights[i] for i in range(len(outputs))],
+            [float(result.scores[i]) for i in range(len(outputs))])
 
 
 def attention_weights(model: Any, source: Tensor, source_lengths: Tensor, outputs: list[list[int]],
