@@ -21,8 +21,7 @@ def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimizerConfig)
     """Adam, AdamW, SGD (with momentum) or RMSprop as named by `config.name`."""
     params = [p for p in parameters if p.requires_grad]
     if config.name in ("adam", "adamw"):
-        # fused: one kernel per parameter for the whole update; on CPU it cut the poem model's optimizer
-        # step from 11.8 ms to 3.5 ms (of ~70 ms per training step; see docs/performance.md)
+        # fused: one kernel per parameter for the whole update (measured in docs/performance.md)
         fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
         optimizer = torch.optim.Adam if config.name == "adam" else torch.optim.AdamW
         return optimizer(params, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay,

@@ -24,7 +24,7 @@ steps. Where a new document starts inside a track, the state of that track is re
 
 Batches are plain tensors, so a task can checkpoint its position as a window index and the engine
 carries `state` (tensor or tuple of tensors) between `Task.step` calls, detaching it between windows and
-storing it in checkpoints (see rnnkit/training/trainer.py).
+storing it in checkpoints (see rnnkit/training/trainer.py and rnnkit/training/state.py).
 """
 
 from __future__ import annotations

@@ -1,23 +1,30 @@
-"""The one training loop of rnnkit.
+"""The one training loop of rnnkit, written as a recipe: setup, one training step, validation, save.
 
     task = build_task("toy_lm", {"hidden_size": 32}, seed=0)
     result = Trainer(task, RunConfig(max_steps=200), out_dir="runs/toy").fit()
 
-One optimizer step: for each of `grad_accum` batches, `task.step(model, batch, state)` under optional
-bf16 autocast, `backward(loss / grad_accum)`, carry `state` detached (truncated BPTT); then the global
-gradient norm before clipping (logged every step), a NaN/inf check, clipping by value and/or norm, the
-learning rate of the schedule, `optimizer.step()`. Validation every `validation.every` steps tracks the
-best `validation.monitor`, drives reduce-on-plateau and early stopping; checkpoints every
-`checkpoint.every` steps, at a new best and at the end (see rnnkit/training/checkpoint.py).
+- setup (`Trainer._setup`): seed, device, model, optimizer (with the task's parameter groups), the plateau
+  scale of the schedule, the run's `TrainState` (rnnkit/training/state.py), resume from the newest good
+  checkpoint, metrics.csv, the batch stream.
+- one training step (`Trainer._train_step`): for each of `grad_accum` batches, `task.step(model, batch, state)`
+  under optional bf16 autocast, `backward(loss / grad_accum)`, carry `state` detached (truncated BPTT); then
+  the learning rate of the schedule, the global gradient norm before clipping (logged every step), a NaN/inf
+  check, clipping by value and/or norm, `optimizer.step()`, the step's metrics and callbacks.
+- validation (`Trainer._validate`) every `validation.every` steps and at the end: tracks the best
+  `validation.monitor`, drives reduce-on-plateau and early stopping.
+- save (`Trainer.save`): a checkpoint every `checkpoint.every` steps, at a new best and at the end
+  (rnnkit/training/checkpoint.py); `rnnkit.training.train` adds the bundle (rnnkit/training/run.py).
 
-Exact resume: a checkpoint holds weights, optimizer, schedule, the RNG states of python, numpy and torch,
-the data position (epoch, batches consumed in it) and the carried recurrent state. Tasks yield the same
-batches for the same (seed, epoch), so the resumed run skips the consumed batches and continues exactly;
-with `deterministic: true` on CPU the final weights equal those of an uninterrupted run bit for bit.
+Exact resume: a checkpoint holds weights, optimizer, schedule and the `TrainState` (RNG states of python,
+numpy and torch, the data position, the carried recurrent state, the best metric and patience counters).
+Tasks yield the same batches for the same (seed, epoch), so the resumed run skips the consumed batches and
+continues exactly; with `deterministic: true` on CPU the final weights equal those of an uninterrupted run
+bit for bit (docs/training.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -34,7 +41,7 @@ from torch import Tensor, nn
 
 from rnnkit.config import flatten, to_dict
 from rnnkit.training.checkpoint import latest_checkpoint, list_checkpoints, prune_checkpoints, save_checkpoint
-from rnnkit.training.config import RunConfig
+from rnnkit.training.config import RunConfig, ValidationConfig
 from rnnkit.training.lock import run_lock
 from rnnkit.training.optim import (
     Plateau,
@@ -45,6 +52,7 @@ from rnnkit.training.optim import (
     set_parameter_groups,
 )
 from rnnkit.training.progress import LogProgress, MetricsLog, StepInfo
+from rnnkit.training.state import TrainState
 from rnnkit.training.task import StepOutput, Task
 from rnnkit.training.tbptt import detach_state
 
@@ -102,29 +110,9 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
-    state = {
-        "python": random.getstate(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
-                  "has_gauss": has_gauss, "gauss": gauss},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy = state["numpy"]
-    np.random.set_state(
-        (numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"], numpy["gauss"])
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def _add_metrics(sums: dict[str, float], out: StepOutput) -> None:
+    for name, value in out.metrics.items():
+        sums[name] = sums.get(name, 0.0) + float(value) * out.count
 
 
 def evaluate(task: Task, model: nn.Module, device: torch.device, precision: str = "fp32") -> dict[str, float]:
@@ -142,17 +130,64 @@ def evaluate(task: Task, model: nn.Module, device: torch.device, precision: str 
             state = out.state
             total += float(out.loss) * out.count
             count += out.count
-            for name, value in out.metrics.items():
-                sums[name] = sums.get(name, 0.0) + float(value) * out.count
+            _add_metrics(sums, out)
     model.train(was_training)
     if count == 0:
         return {}
     return {"val_loss": total / count, **{f"val_{k}": v / count for k, v in sums.items()}}
 
 
-class _Position(NamedTuple):
-    epoch: int
-    batch: int  # batches of `epoch` consumed so far
+class _Accumulated(NamedTuple):
+    """What the `grad_accum` batches of one optimizer step add up to (their gradients are in the model)."""
+
+    losses: list[Tensor]  # each batch's detached loss
+    items: int
+    sums: dict[str, float]  # task metrics weighted by each batch's count
+
+
+class _Batches:
+    """The training batches from `state`'s position on, epoch after epoch; it advances the position."""
+
+    def __init__(self, task: Task, state: TrainState, max_epochs: int | None) -> None:
+        self.task, self.state, self.max_epochs = task, state, max_epochs
+        self.stream = self._open()
+
+    def _open(self) -> Iterator[Any]:
+        # batches are deterministic given (seed, epoch): skipping the consumed ones restores the position
+        return itertools.islice(iter(self.task.train_batches(self.state.epoch)), self.state.batch, None)
+
+    def next(self) -> Any:
+        """The next batch, moving to the next epoch when one ends; None after max_epochs."""
+        state = self.state
+        batch = next(self.stream, None)
+        while batch is None:  # the epoch is over: the state of the last track ends here
+            state.epoch, state.batch, state.carried = state.epoch + 1, 0, None
+            if self.max_epochs is not None and state.epoch >= self.max_epochs:
+                return None
+            self.stream = self._open()
+            batch = next(self.stream, None)
+            if batch is None:
+                raise ValueError(f"task.train_batches({state.epoch}) yielded no batches")
+        state.batch += 1
+        return batch
+
+
+@contextlib.contextmanager
+def _determinism(config: RunConfig) -> Iterator[None]:
+    """Deterministic algorithms (and no cudnn benchmark) while the block runs when `config.deterministic`."""
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism needs it
+        # MKL picks kernels by memory alignment, so two processes can differ in the last bit; STRICT stops
+        # that. MKL reads this at its first call: effective only if nothing used MKL yet in this process.
+        os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.backends.cudnn.benchmark = previous[1]
 
 
 class Trainer:
@@ -167,6 +202,9 @@ class Trainer:
         resume: continue from the newest good checkpoint in `out_dir` (starts fresh when there is none).
         callbacks: objects with optional `on_step(StepInfo)`, `on_validation(step, metrics)`,
             `on_end(FitResult)`; default: `LogProgress(config.log_every)`.
+
+    During and after `fit()`: `model`, `optimizer`, `plateau` (the schedule's state) and `state` (the run's
+    TrainState: step, epoch, position, best metric, ...) are attributes.
     """
 
     def __init__(
@@ -188,225 +226,219 @@ class Trainer:
             raise ValueError("Trainer: resume=True needs out_dir, the run folder holding checkpoints/")
         self.task, self.config, self.model = task, config, model
         self.out_dir = None if out_dir is None else Path(out_dir)
+        self.checkpoints = None if self.out_dir is None else self.out_dir / "checkpoints"
         self.resume = resume
         self.callbacks = list(callbacks) if callbacks is not None else [LogProgress(config.log_every)]
+        # set up by fit() (see _setup)
+        self.device: torch.device | None = None
+        self.parameters: list[nn.Parameter] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.plateau: Plateau | None = None
+        self.state = TrainState()
+        self.metrics_log: MetricsLog | None = None
+        self.batches: _Batches | None = None
 
     # -- public ------------------------------------------------------------------------------------------
 
     def fit(self) -> FitResult:
         """Train until max_steps, max_epochs or early stopping; return where it stopped and the best metric."""
-        previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
-        if self.config.deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism needs it
-            # MKL picks kernels by memory alignment, so two processes can differ in the last bit; STRICT stops
-            # that. MKL reads this at its first call: effective only if nothing used MKL yet in this process.
-            os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
-            torch.use_deterministic_algorithms(True)
-            torch.backends.cudnn.benchmark = False
-        try:
+        with _determinism(self.config):
             if self.out_dir is None:
-                return self._fit()
+                return self._run()
             with run_lock(self.out_dir):  # one run per folder; RunLockedError names the holder
-                return self._fit()
-        finally:
-            torch.use_deterministic_algorithms(previous[0])
-            torch.backends.cudnn.benchmark = previous[1]
+                return self._run()
 
-    # -- the loop ----------------------------------------------------------------------------------------
+    def save(self) -> Path | None:
+        """Write a checkpoint of the current step atomically (None without out_dir), prune old ones, flush logs."""
+        if self.checkpoints is None:
+            return None
+        state, config = self.state, self.config
+        checkpoint_state = {"optimizer": self.optimizer.state_dict(), "schedule": self.plateau.state_dict(),
+                            **state.state_dict()}
+        meta = {"epoch": state.epoch, "config": to_dict(config), "metrics": state.last_val,
+                "best_step": state.best_step, "best_value": state.best_value}
+        path = save_checkpoint(self.checkpoints, state.step, self.model.state_dict(), checkpoint_state, meta)
+        keep = [] if state.best_step is None else [state.best_step]
+        prune_checkpoints(self.checkpoints, config.checkpoint.keep_last, keep=keep)
+        if self.metrics_log is not None:
+            self.metrics_log.flush()
+        logger.debug("saved checkpoint %s", path)
+        return path
 
-    def _fit(self) -> FitResult:
-        config = self.config
-        seed_everything(config.seed)
-        device = resolve_device(config.device)
-        model = self.model if self.model is not None else self.task.build_model()
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"Trainer: expected task.build_model() to return an nn.Module, got {type(model).__name__}")
-        model.to(device)
-        self.model = model
-        parameters = [p for p in model.parameters() if p.requires_grad]
-        names = {id(p): n for n, p in model.named_parameters()}
-        optimizer = build_optimizer(parameters, config.optimizer)
-        if callable(getattr(self.task, "parameter_groups", None)):  # optional: per-group lr scales (ULMFiT)
-            set_parameter_groups(optimizer, self.task.parameter_groups(model))
-        plateau = Plateau(config.schedule, config.validation.mode, config.validation.min_delta)
-        checkpoints = None if self.out_dir is None else self.out_dir / "checkpoints"
+    # -- the recipe: setup, loop, step, validation --------------------------------------------------------
 
-        step, position, carried = 0, _Position(0, 0), None
-        best_value, best_step, bad_validations, last_val = None, None, 0, {}
-        if checkpoints is not None and list_checkpoints(checkpoints) and not self.resume:
-            raise ValueError(
-                f"out_dir: {self.out_dir} already holds checkpoints; pass resume=True (--resume) to continue "
-                "that run, or choose another out_dir (--out)"
-            )
-        resumed = latest_checkpoint(checkpoints, map_location=device) if self.resume else None
-        if self.resume and resumed is None:
-            logger.warning("resume: no usable checkpoint in %s; starting from step 0", checkpoints)
-        if resumed is not None:
-            self._check_compatible(model, resumed)
-            model.load_state_dict(resumed.weights)
-            state = resumed.state
-            optimizer.load_state_dict(state["optimizer"])
-            plateau.load_state_dict(state["schedule"])
-            counters = state["trainer"]
-            step, position = int(resumed.meta["step"]), _Position(*state["data"])
-            best_value, best_step = counters["best_value"], counters["best_step"]
-            bad_validations, last_val = counters["bad_validations"], dict(counters["last_val"])
-            carried = state["carried_state"]
-            _set_rng_state(state["rng"])
-            logger.info("resumed from %s (step %d, epoch %d)", resumed.path, step, position.epoch)
-        metrics_log = None if self.out_dir is None else MetricsLog(
-            self.out_dir, resume_step=step if resumed is not None else None
-        )
-
-        def save(is_best_now: bool = False, rng: Any = None) -> Path | None:
-            if checkpoints is None:
-                return None
-            state = {
-                "optimizer": optimizer.state_dict(),
-                "schedule": plateau.state_dict(),
-                "rng": _rng_state() if rng is None else rng,
-                "data": tuple(position),
-                "carried_state": carried,
-                "trainer": {"best_value": best_value, "best_step": best_step, "bad_validations": bad_validations,
-                            "last_val": last_val},
-            }
-            meta = {"epoch": position.epoch, "config": to_dict(config), "metrics": last_val,
-                    "best_step": best_step, "best_value": best_value}
-            path = save_checkpoint(checkpoints, step, model.state_dict(), state, meta)
-            prune_checkpoints(checkpoints, config.checkpoint.keep_last, keep=[] if best_step is None else [best_step])
-            if metrics_log is not None:
-                metrics_log.flush()
-            logger.debug("saved checkpoint %s", path)
-            return path
-
-        batches = self._batches(position)
-        stopped = "max_steps"
-        model.train()
-        step_time = None
-        tic = started = time.perf_counter()
-        # where the run stands after its last completed optimizer step: what a checkpoint after Ctrl-C holds
-        boundary = (position, carried, _rng_state())
+    def _run(self) -> FitResult:
+        self._setup()
+        state, stopped = self.state, "max_steps"
+        self.model.train()
+        state.start_clock()
+        state.mark_completed()  # what a checkpoint after Ctrl-C holds before the first step
         try:
-            while step < config.max_steps:
-                losses: list[Tensor] = []
-                items = 0
-                sums: dict[str, float] = {}
-                out_of_epochs = False
-                for _ in range(config.grad_accum):
-                    batch = next(batches, None)
-                    while batch is None:  # the epoch is over: the state of the last track ends here
-                        position, carried = _Position(position.epoch + 1, 0), None
-                        if config.max_epochs is not None and position.epoch >= config.max_epochs:
-                            out_of_epochs = True
-                            break
-                        batches = self._batches(position)
-                        batch = next(batches, None)
-                        if batch is None:
-                            raise ValueError(f"task.train_batches({position.epoch}) yielded no batches")
-                    if out_of_epochs:
-                        break
-                    position = _Position(position.epoch, position.batch + 1)
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-                        out = self.task.step(model, _to_device(batch, device), carried)
-                    if not isinstance(out, StepOutput):
-                        raise TypeError(f"task.step: expected a StepOutput, got {type(out).__name__}")
-                    (out.loss / config.grad_accum).backward()
-                    carried = detach_state(out.state)  # BPTT stops at the window edge
-                    losses.append(out.loss.detach().float())
-                    items += out.count
-                    for name, value in out.metrics.items():
-                        sums[name] = sums.get(name, 0.0) + float(value) * out.count
-                if out_of_epochs:
-                    optimizer.zero_grad(set_to_none=True)  # a partial accumulation is dropped
-                    stopped = "max_epochs"
-                    break
-
-                lr = config.optimizer.lr * lr_factor(step, config.max_steps, config.schedule) * plateau.scale
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group.get("lr_scale", 1.0)
-                norm = grad_norm(parameters)
-                loss_value, norm_value = torch.stack([torch.stack(losses).mean(), norm.float().cpu()]).tolist()
-                if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-                    if metrics_log is not None:
-                        metrics_log.flush()
-                    raise TrainingDiverged(self._diverged_message(step + 1, loss_value, parameters, names, checkpoints))
-                clip_gradients(parameters, config.clip_norm, config.clip_value, total_norm=norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                boundary = (position, carried, _rng_state())
-
-                toc = time.perf_counter()
-                elapsed, tic = toc - tic, toc
-                step_time = elapsed if step_time is None else 0.9 * step_time + 0.1 * elapsed
-                task_metrics = {k: v / max(items, 1) for k, v in sums.items()}
-                info = StepInfo(step, config.max_steps, position.epoch, loss_value, lr, norm_value, items,
-                                items / elapsed if elapsed > 0 else float("inf"),
-                                (config.max_steps - step) * step_time, task_metrics)
-                if metrics_log is not None:
-                    metrics_log.log(step, position.epoch, "train", {
-                        "loss": loss_value, "lr": lr, "grad_norm": norm_value, "items_per_s": info.items_per_s,
-                        **task_metrics})
-                self._call("on_step", info)
-
-                is_best = early_stop = False
-                out_of_time = config.max_time_s is not None and time.perf_counter() - started >= config.max_time_s
-                last = step == config.max_steps or out_of_time
-                every = config.validation.every
-                if every and (step % every == 0 or last):
-                    last_val = evaluate(self.task, model, device, config.precision)
-                    if last_val:
-                        if metrics_log is not None:
-                            metrics_log.log(step, position.epoch, "val", last_val)
-                        self._call("on_validation", step, last_val)
-                        value = self._monitored(last_val)
-                        plateau.update(value)
-                        if self._improved(value, best_value):
-                            best_value, best_step, bad_validations, is_best = value, step, 0, True
-                        else:
-                            bad_validations += 1
-                            patience = config.validation.patience
-                            early_stop = patience is not None and bad_validations >= patience
-                if is_best or early_stop or last or step % config.checkpoint.every == 0:
-                    save()
-                if early_stop:
-                    stopped = "early_stopping"
-                    logger.info("early stopping at step %d: %s did not improve for %d validations",
-                                step, config.validation.monitor, bad_validations)
-                    break
-                if out_of_time and step < config.max_steps:
-                    stopped = "max_time"
-                    logger.info("stopping at step %d: max_time_s=%s reached", step, config.max_time_s)
-                    break
-                tic = time.perf_counter()  # validation and checkpoint time is not step time
-            if stopped == "max_epochs" and checkpoints is not None:
-                save()
+            stopped = self._loop()
         except StopTraining as stop:  # raised by a callback after a completed step
             stopped = str(stop) or "callback"
-            logger.info("stopping at step %d: %s", step, stopped)
-            save()
+            logger.info("stopping at step %d: %s", state.step, stopped)
+            self.save()
         except KeyboardInterrupt:
             # Ctrl-C can land inside a step: the checkpoint holds the last completed step, with the data
             # position, carried state and RNG state as they were right after it, so a resumed run continues
             # exactly.
-            position, carried, rng = boundary
-            optimizer.zero_grad(set_to_none=True)
+            state.rewind()
+            self.optimizer.zero_grad(set_to_none=True)
             stopped = "interrupted"
-            logger.warning("interrupted at step %d: saving a checkpoint", step)
-            if step > 0:
-                save(rng=rng)
+            logger.warning("interrupted at step %d: saving a checkpoint", state.step)
+            if state.step > 0:
+                self.save()
         finally:
-            if metrics_log is not None:
-                metrics_log.close()
-        result = FitResult(step, position.epoch, stopped, last_val, best_step, best_value, self.out_dir)
+            if self.metrics_log is not None:
+                self.metrics_log.close()
+        result = FitResult(state.step, state.epoch, stopped, state.last_val, state.best_step, state.best_value,
+                           self.out_dir)
         self._call("on_end", result)
         return result
 
-    # -- helpers -----------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        config = self.config
+        seed_everything(config.seed)
+        self.device = resolve_device(config.device)
+        model = self.model if self.model is not None else self.task.build_model()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Trainer: expected task.build_model() to return an nn.Module, got {type(model).__name__}")
+        self.model = model.to(self.device)
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.parameters, config.optimizer)
+        if callable(getattr(self.task, "parameter_groups", None)):  # optional: per-group lr scales (ULMFiT)
+            set_parameter_groups(self.optimizer, self.task.parameter_groups(model))
+        self.plateau = Plateau(config.schedule, config.validation.mode, config.validation.min_delta)
+        self.state = TrainState()
+        resumed = self._resume()
+        self.metrics_log = None if self.out_dir is None else MetricsLog(
+            self.out_dir, resume_step=self.state.step if resumed else None
+        )
+        self.batches = _Batches(self.task, self.state, config.max_epochs)
 
-    def _batches(self, position: _Position) -> Iterator[Any]:
-        # batches are deterministic given (seed, epoch): skipping the consumed ones restores the position
-        return itertools.islice(iter(self.task.train_batches(position.epoch)), position.batch, None)
+    def _resume(self) -> bool:
+        """Load the newest good checkpoint into model, optimizer, schedule and state; False: a fresh start."""
+        if self.checkpoints is not None and list_checkpoints(self.checkpoints) and not self.resume:
+            raise ValueError(
+                f"out_dir: {self.out_dir} already holds checkpoints; pass resume=True (--resume) to continue "
+                "that run, or choose another out_dir (--out)"
+            )
+        if not self.resume:
+            return False
+        checkpoint = latest_checkpoint(self.checkpoints, map_location=self.device)
+        if checkpoint is None:
+            logger.warning("resume: no usable checkpoint in %s; starting from step 0", self.checkpoints)
+            return False
+        _check_compatible(self.config, self.model, checkpoint)
+        self.model.load_state_dict(checkpoint.weights)
+        self.optimizer.load_state_dict(checkpoint.state["optimizer"])
+        self.plateau.load_state_dict(checkpoint.state["schedule"])
+        self.state = TrainState.from_checkpoint(checkpoint.state, checkpoint.meta)  # sets the RNG states last
+        logger.info("resumed from %s (step %d, epoch %d)", checkpoint.path, self.state.step, self.state.epoch)
+        return True
+
+    def _loop(self) -> str:
+        """Steps until a stop; returns why it stopped."""
+        while self.state.step < self.config.max_steps:
+            if not self._train_step():
+                self.optimizer.zero_grad(set_to_none=True)  # a partial accumulation is dropped
+                self.save()
+                return "max_epochs"
+            stopped = self._after_step()
+            if stopped is not None:
+                return stopped
+        return "max_steps"
+
+    def _train_step(self) -> bool:
+        """One optimizer step over `grad_accum` batches; False when max_epochs ran out before it was complete."""
+        accumulated = self._accumulate()
+        if accumulated is None:
+            return False
+        config, state = self.config, self.state
+        lr = config.optimizer.lr * lr_factor(state.step, config.max_steps, config.schedule) * self.plateau.scale
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        norm = grad_norm(self.parameters)
+        loss, norm_value = torch.stack([torch.stack(accumulated.losses).mean(), norm.float().cpu()]).tolist()
+        if not (math.isfinite(loss) and math.isfinite(norm_value)):
+            if self.metrics_log is not None:
+                self.metrics_log.flush()
+            raise TrainingDiverged(_diverged_message(config, state.step + 1, loss, self.model, self.checkpoints))
+        clip_gradients(self.parameters, config.clip_norm, config.clip_value, total_norm=norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.mark_completed()
+        self._log_step(loss, lr, norm_value, accumulated)
+        return True
+
+    def _accumulate(self) -> _Accumulated | None:
+        """Forward and backward of `grad_accum` batches; None when max_epochs ran out first."""
+        losses, items, sums = [], 0, {}
+        for _ in range(self.config.grad_accum):
+            batch = self.batches.next()
+            if batch is None:
+                return None
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
+                out = self.task.step(self.model, _to_device(batch, self.device), self.state.carried)
+            if not isinstance(out, StepOutput):
+                raise TypeError(f"task.step: expected a StepOutput, got {type(out).__name__}")
+            (out.loss / self.config.grad_accum).backward()
+            self.state.carried = detach_state(out.state)  # BPTT stops at the window edge
+            losses.append(out.loss.detach().float())
+            items += out.count
+            _add_metrics(sums, out)
+        return _Accumulated(losses, items, sums)
+
+    def _log_step(self, loss: float, lr: float, norm: float, accumulated: _Accumulated) -> None:
+        state, config, items = self.state, self.config, accumulated.items
+        elapsed = state.lap()
+        task_metrics = {k: v / max(items, 1) for k, v in accumulated.sums.items()}
+        info = StepInfo(state.step, config.max_steps, state.epoch, loss, lr, norm, items,
+                        items / elapsed if elapsed > 0 else float("inf"),
+                        (config.max_steps - state.step) * state.step_time, task_metrics)
+        if self.metrics_log is not None:
+            self.metrics_log.log(state.step, state.epoch, "train", {
+                "loss": loss, "lr": lr, "grad_norm": norm, "items_per_s": info.items_per_s, **task_metrics})
+        self._call("on_step", info)
+
+    def _after_step(self) -> str | None:
+        """Validate and checkpoint when due; the reason to stop (early stopping, max_time) or None."""
+        config, state = self.config, self.state
+        out_of_time = config.max_time_s is not None and time.perf_counter() - state.started >= config.max_time_s
+        last = state.step == config.max_steps or out_of_time
+        is_best, early_stop = self._validate(last)
+        if is_best or early_stop or last or state.step % config.checkpoint.every == 0:
+            self.save()
+        if early_stop:
+            logger.info("early stopping at step %d: %s did not improve for %d validations",
+                        state.step, config.validation.monitor, state.bad_validations)
+            return "early_stopping"
+        if out_of_time and state.step < config.max_steps:
+            logger.info("stopping at step %d: max_time_s=%s reached", state.step, config.max_time_s)
+            return "max_time"
+        state.tic = time.perf_counter()  # validation and checkpoint time is not step time
+        return None
+
+    def _validate(self, last: bool) -> tuple[bool, bool]:
+        """Validate when due (every `validation.every` steps and at the `last` one); (new best, early stop)."""
+        validation, state = self.config.validation, self.state
+        if not validation.every or (state.step % validation.every and not last):
+            return False, False
+        state.last_val = evaluate(self.task, self.model, self.device, self.config.precision)
+        if not state.last_val:
+            return False, False
+        if self.metrics_log is not None:
+            self.metrics_log.log(state.step, state.epoch, "val", state.last_val)
+        self._call("on_validation", state.step, state.last_val)
+        value = _monitored(validation, state.last_val)
+        self.plateau.update(value)
+        if _improved(validation, value, state.best_value):
+            state.best_value, state.best_step, state.bad_validations = value, state.step, 0
+            return True, False
+        state.bad_validations += 1
+        return False, validation.patience is not None and state.bad_validations >= validation.patience
 
     def _call(self, name: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -414,56 +446,59 @@ class Trainer:
             if method is not None:
                 method(*args)
 
-    def _monitored(self, metrics: dict[str, float]) -> float:
-        monitor = self.config.validation.monitor
-        if monitor not in metrics:
-            raise ValueError(
-                f"validation.monitor: expected one of {sorted(metrics)} (what the task's validation reports), "
-                f"got {monitor!r}"
-            )
-        return metrics[monitor]
 
-    def _improved(self, value: float, best: float | None) -> bool:
-        if best is None:
-            return True
-        delta = self.config.validation.min_delta
-        return value < best - delta if self.config.validation.mode == "min" else value > best + delta
+# -- helpers ---------------------------------------------------------------------------------------------
 
-    def _check_compatible(self, model: nn.Module, checkpoint: Any) -> None:
-        """Refuse a checkpoint whose tensors do not fit the model; name the config fields that differ."""
-        now = flatten(to_dict(self.config))
-        then = flatten(checkpoint.meta.get("config", {}))
-        changed = [f"{k}: {then.get(k, '<unset>')!r} (checkpoint) vs {now.get(k, '<unset>')!r} (now)"
-                   for k in sorted(set(now) | set(then)) if now.get(k) != then.get(k)]
-        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        found = {k: tuple(v.shape) for k, v in checkpoint.weights.items()}
-        problems = [f"{k}: {found.get(k, 'missing')} in the checkpoint, {expected.get(k, 'missing')} now"
-                    for k in sorted(set(expected) | set(found)) if expected.get(k) != found.get(k)]
-        if problems:
-            raise ValueError(
-                f"resume: {checkpoint.path} holds a model of another shape ({'; '.join(problems[:5])}). "
-                f"Config fields that differ: {'; '.join(changed) or 'none'}. Resume with the checkpoint's "
-                "config or start a new run in another out_dir (--out)."
-            )
-        if changed:
-            logger.warning("resume: the config differs from the checkpoint's in %s", "; ".join(changed))
 
-    def _diverged_message(
-        self, step: int, loss: float, parameters: list[nn.Parameter], names: dict[int, str], checkpoints: Path | None
-    ) -> str:
-        if not math.isfinite(loss):
-            what = f"the loss is {loss}"
-        else:
-            bad = [names.get(id(p), "?") for p in parameters
-                   if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
-            what = f"the gradient of {', '.join(map(repr, bad[:3])) or 'a parameter'} is not finite (loss {loss:.4g})"
-        found = list_checkpoints(checkpoints) if checkpoints is not None else []
-        kept = f"the last good checkpoint is {found[-1][1]}" if found else "no checkpoint was written yet"
-        config = self.config
-        return (
-            f"step {step}: {what}; training stopped and {kept}. Remedies: a lower learning rate "
-            f"(optimizer.lr={config.optimizer.lr:g}, try {config.optimizer.lr / 3:.2g}), gradient clipping "
-            f"(clip_norm={config.clip_norm}, try 1.0 or less), a learning-rate warmup (schedule.warmup_steps)"
-            + (", or precision: fp32" if config.precision == "bf16" else "")
-            + "."
+def _monitored(validation: ValidationConfig, metrics: dict[str, float]) -> float:
+    if validation.monitor not in metrics:
+        raise ValueError(
+            f"validation.monitor: expected one of {sorted(metrics)} (what the task's validation reports), "
+            f"got {validation.monitor!r}"
         )
+    return metrics[validation.monitor]
+
+
+def _improved(validation: ValidationConfig, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    delta = validation.min_delta
+    return value < best - delta if validation.mode == "min" else value > best + delta
+
+
+def _check_compatible(config: RunConfig, model: nn.Module, checkpoint: Any) -> None:
+    """Refuse a checkpoint whose tensors do not fit the model; name the config fields that differ."""
+    now = flatten(to_dict(config))
+    then = flatten(checkpoint.meta.get("config", {}))
+    changed = [f"{k}: {then.get(k, '<unset>')!r} (checkpoint) vs {now.get(k, '<unset>')!r} (now)"
+               for k in sorted(set(now) | set(then)) if now.get(k) != then.get(k)]
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in checkpoint.weights.items()}
+    problems = [f"{k}: {found.get(k, 'missing')} in the checkpoint, {expected.get(k, 'missing')} now"
+                for k in sorted(set(expected) | set(found)) if expected.get(k) != found.get(k)]
+    if problems:
+        raise ValueError(
+            f"resume: {checkpoint.path} holds a model of another shape ({'; '.join(problems[:5])}). "
+            f"Config fields that differ: {'; '.join(changed) or 'none'}. Resume with the checkpoint's "
+            "config or start a new run in another out_dir (--out)."
+        )
+    if changed:
+        logger.warning("resume: the config differs from the checkpoint's in %s", "; ".join(changed))
+
+
+def _diverged_message(config: RunConfig, step: int, loss: float, model: nn.Module, checkpoints: Path | None) -> str:
+    if not math.isfinite(loss):
+        what = f"the loss is {loss}"
+    else:
+        bad = [name for name, p in model.named_parameters()
+               if p.requires_grad and p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        what = f"the gradient of {', '.join(map(repr, bad[:3])) or 'a parameter'} is not finite (loss {loss:.4g})"
+    found = list_checkpoints(checkpoints) if checkpoints is not None else []
+    kept = f"the last good checkpoint is {found[-1][1]}" if found else "no checkpoint was written yet"
+    return (
+        f"step {step}: {what}; training stopped and {kept}. Remedies: a lower learning rate "
+        f"(optimizer.lr={config.optimizer.lr:g}, try {config.optimizer.lr / 3:.2g}), gradient clipping "
+        f"(clip_norm={config.clip_norm}, try 1.0 or less), a learning-rate warmup (schedule.warmup_steps)"
+        + (", or precision: fp32" if config.precision == "bf16" else "")
+        + "."
+    )

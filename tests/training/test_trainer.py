@@ -331,3 +331,33 @@ def test_rich_progress_bar_on_a_terminal():
         Trainer(run.task, run.config, callbacks=[bar]).fit()
     output = text.getvalue()
     assert "4/4" in output and "items/s" in output and "val_loss" in output
+
+
+PRE_RECIPE = Path(__file__).parent / "fixtures" / "pre_recipe_run"
+# the run that wrote the fixture (before the Trainer became a recipe, commit 324515e), with one thread:
+#   OMP_NUM_THREADS=1 rnnkit train configs/tiny.yaml --out RUN --set max_steps=20 --set validation.every=5 \
+#     --set task_options.mode=stateful --set task_options.seq_len=8 --set checkpoint.keep_last=10
+# fixtures/pre_recipe_run holds its step-10 checkpoint, its metrics.csv (up to step 20) and its step-20 weights.
+PRE_RECIPE_OVERRIDES = ["max_steps=20", "validation.every=5", "task_options.mode=stateful",
+                        "task_options.seq_len=8", "checkpoint.keep_last=10"]
+
+
+def test_a_checkpoint_of_the_previous_trainer_resumes_and_finishes(tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(PRE_RECIPE / "checkpoints", out / "checkpoints")
+    shutil.copy(PRE_RECIPE / "metrics.csv", out / "metrics.csv")
+    run = load_run(TINY, PRE_RECIPE_OVERRIDES)
+    result = Trainer(run.task, run.config, out_dir=out, resume=True, callbacks=[]).fit()
+    assert (result.step, result.stopped) == (20, "max_steps")
+    # the old run's own step-20 weights: the optimizer, schedule, data position, carried TBPTT state and RNG
+    # states all came back from the old checkpoint (a tolerance: the fixture may come from another CPU)
+    expected = safetensors.torch.load_file(PRE_RECIPE / "final_step20.safetensors")
+    found = _final_weights(out)
+    assert found.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(found[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
+    old = (PRE_RECIPE / "metrics.csv").read_text().splitlines()
+    new = (out / "metrics.csv").read_text().splitlines()
+    assert new[0] == old[0] and [r.split(",")[:4] for r in new] == [r.split(",")[:4] for r in old]
