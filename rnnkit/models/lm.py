@@ -205,3 +205,12 @@ def sequence_nll(model: LanguageModel, inputs: Tensor, targets: Tensor, lengths:
     lengths = torch.as_tensor(lengths, device=nll.device)
     mask = torch.arange(nll.size(1), device=nll.device) < lengths[:, None]  # (B, T)
     return (nll * mask).sum(), mask.sum(), state
+
+
+def _register() -> None:
+    from rnnkit.bundle import register_kind
+
+    register_kind("language_model", LanguageModel, LanguageModelConfig)
+
+
+_register()
