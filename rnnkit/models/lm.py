@@ -7,7 +7,7 @@ The output layer is a Linear (full softmax), optionally sharing its weight with 
 (weight tying: Press & Wolf 2017, arXiv:1608.05859; Inan et al. 2017, arXiv:1611.01462), or an adaptive
 softmax (Grave et al. 2017, arXiv:1609.04309; torch.nn.AdaptiveLogSoftmaxWithLoss) that puts frequent
 tokens in a small head and rare ones in cheaper tail clusters. With ~6.6k characters in the Tang-poem
-vocabulary the output layer dominates CPU time, and adaptive softmax trained 3.5x faster (issue 5).
+vocabulary the output layer dominates CPU time, and adaptive softmax trains much faster (docs/poems.md).
 
 The model keeps no state: ``state`` goes in and comes out, in torch's layout (batch in dim 1), so the
 training loop can carry it across TBPTT windows and decoding can feed one token at a time.

@@ -1,4 +1,4 @@
-"""Sequence classification and tagging tasks for the training engine (issue 9), each a `task:` name:
+"""Sequence classification and tagging tasks for the training engine, each a `task:` name:
 
 * ``sentiment`` (rnnkit.tasks.sentiment): SST-2 and ChnSentiCorp polarity, a BiLSTM/BiGRU classifier.
 * ``ner`` (rnnkit.tasks.ner): WNUT-17, Weibo and Resume NER, a BiLSTM-CRF (or softmax) tagger, seqeval F1.
