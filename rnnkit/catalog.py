@@ -75,15 +75,21 @@ class KindEntry(_Entry):
     commands that take a bundle of the kind, the one to suggest first.
 
     ``tokenizer_sized``: a bundle of the kind needs a tokenizer whose size is ``model_config.vocab_size``
-    (checked on save and load)."""
+    (checked on save and load). ``routes``: the modules whose ``register_routes(app, settings)`` add the HTTP
+    routes ``rnnkit serve`` offers for the kind (rnnkit.serve.app)."""
 
     commands: tuple[str, ...] = ()
     tokenizer_sized: bool = False
+    routes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.commands, tuple) or not all(isinstance(c, str) and c for c in self.commands):
             raise TypeError(f"KindEntry: expected commands to be a tuple of command names, got {self.commands!r}")
+        if not isinstance(self.routes, tuple):
+            raise TypeError(f"KindEntry: expected routes to be a tuple of module names, got {self.routes!r}")
+        for module in self.routes:
+            _check_module("KindEntry", module)
 
 
 TASKS: tuple[TaskEntry, ...] = (
@@ -104,7 +110,8 @@ TASKS: tuple[TaskEntry, ...] = (
 )
 
 KINDS: tuple[KindEntry, ...] = (
-    KindEntry("language_model", "rnnkit.models.lm", ("serve", "export", "poem", "eval"), tokenizer_sized=True),
+    KindEntry("language_model", "rnnkit.models.lm", ("serve", "export", "poem", "eval"), tokenizer_sized=True,
+              routes=("rnnkit.serve.routes_lm", "rnnkit.poems.serve")),  # /v1/poem: 400 unless a poem model
     KindEntry("classifier", "rnnkit.models.classifier", ("predict", "eval")),
     KindEntry("tagger", "rnnkit.models.tagger", ("predict", "eval")),
     KindEntry("seq2seq", "rnnkit.models.seq2seq", ("translate", "eval")),

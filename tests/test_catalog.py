@@ -138,3 +138,24 @@ def test_the_catalog_wins_a_name_a_plugin_also_defines(plugin, monkeypatch):
     monkeypatch.setattr(catalog, "entry_points", lambda group: [point] if group == "rnnkit.tasks" else [])
     catalog._plugins.cache_clear()
     assert catalog.task_module("toy_lm") == "rnnkit.training.toy"
+
+
+@pytest.mark.parametrize("entry", [entry for entry in catalog.KINDS if entry.routes], ids=lambda entry: entry.name)
+def test_every_kinds_routes_resolve(entry):
+    pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    for module in entry.routes:
+        assert callable(importlib.import_module(module).register_routes), module
+
+
+def test_the_server_imports_no_application():
+    import ast
+
+    applications = ("rnnkit.poems", "rnnkit.translation", "rnnkit.timeseries", "rnnkit.tasks", "rnnkit.experiments")
+    imported = {}
+    for path in (ROOT / "serve").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        imported[path.name] = names + [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert "rnnkit.serve.routing" in imported["app.py"]  # the source was read
+    assert {file: [n for n in names if n.startswith(applications)] for file, names in imported.items()} == dict.fromkeys(
+        imported, [])
