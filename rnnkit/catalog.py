@@ -139,9 +139,16 @@ def _modules(entries: tuple[TaskEntry | KindEntry | ExperimentEntry, ...], group
     return {**_plugins(ENTRY_POINT_GROUPS[group]), **{entry.name: entry.module for entry in entries}}
 
 
+def _module(entries: tuple[TaskEntry | KindEntry | ExperimentEntry, ...], group: str, name: str) -> str | None:
+    for entry in entries:  # the catalog first: the entry points are read only for a name it lacks
+        if entry.name == name:
+            return entry.module
+    return _plugins(ENTRY_POINT_GROUPS[group]).get(name)
+
+
 def task_module(name: str) -> str | None:
     """The module whose import registers the task ``name``; None for a name neither catalog nor plugin knows."""
-    return _modules(TASKS, "tasks").get(name)
+    return _module(TASKS, "tasks", name)
 
 
 def task_names() -> list[str]:
@@ -154,7 +161,7 @@ def kind_entry(kind: str) -> KindEntry | None:
     for entry in KINDS:
         if entry.name == kind:
             return entry
-    module = _plugins(ENTRY_POINT_GROUPS["kinds"]).get(kind)
+    module = _module((), "kinds", kind)
     return None if module is None else KindEntry(kind, module)
 
 
@@ -165,7 +172,7 @@ def kind_names() -> list[str]:
 
 def experiment_module(name: str) -> str | None:
     """The module of the experiment ``name``; None if unknown."""
-    return _modules(EXPERIMENTS, "experiments").get(name)
+    return _module(EXPERIMENTS, "experiments", name)
 
 
 def experiment_names() -> list[str]:
