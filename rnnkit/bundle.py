@@ -8,11 +8,11 @@
         tokenizer.<name>.json  further tokenizers by name, e.g. a translation model's "target"
         model.safetensors  the weights (safetensors holds raw tensors only: no pickle, so loading runs no code)
 
-A bundle holds one *kind* of model: ``language_model`` (rnnkit.models.lm), and whatever other kinds register
-themselves with :func:`register_kind` (a classifier, a tagger, a translation model, a forecaster). A kind is
-a model class built from one frozen config dataclass, ``model_class(config)``, that keeps it as
-``model.config``; bundle.json stores that config as ``model_config``, so loading rebuilds the model from
-JSON and fills it with the weights. Kinds live in modules imported on first use (``_KIND_MODULES``).
+A bundle holds one *kind* of model (``language_model``, the default, a classifier, a tagger, a translation
+model, a forecaster, ...): a model class built from one frozen config dataclass, ``model_class(config)``,
+that keeps it as ``model.config``, made a kind with :func:`register_kind`. bundle.json stores that config as
+``model_config``, so loading rebuilds the model from JSON and fills it with the weights. rnnkit.catalog names
+each kind's module, imported on first use (when a bundle of the kind is saved or loaded).
 
 Loading reads JSON and safetensors only, and checks, with a message that says what is wrong:
 
@@ -20,7 +20,8 @@ Loading reads JSON and safetensors only, and checks, with a message that says wh
 * the format is ``rnnkit.lm_bundle`` and its version is one this rnnkit reads (``FORMAT_VERSION`` or older);
 * the SHA-256 of model.safetensors equals ``weights_sha256`` (a corrupted or swapped weights file);
 * every tensor the model needs is in the file with the right shape, and nothing else is;
-* for a language model, the tokenizer's size equals the model's ``vocab_size``.
+* for a kind whose catalog entry says ``tokenizer_sized`` (language models), the tokenizer's size equals the
+  model's ``vocab_size``.
 
 Compatibility rule. Bundles written before checksums existed (by the first LM bundle writer) have
 the same layout and format version 1 but no ``weights_sha256`` or ``rnnkit_version``: they load, with a
@@ -40,9 +41,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -52,7 +55,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 
-from rnnkit.models.lm import LanguageModel, LanguageModelConfig
+from rnnkit import catalog
 from rnnkit.text.tokenizer import Tokenizer
 
 __all__ = ["Bundle", "BundleError", "FORMAT", "FORMAT_VERSION", "fingerprint", "load", "read_info",
@@ -70,15 +73,20 @@ class _Kind(NamedTuple):
     config_class: type
 
 
-_KINDS: dict[str, _Kind] = {"language_model": _Kind(LanguageModel, LanguageModelConfig)}
-# kind -> module whose import registers it: keeps every model family out of `import rnnkit.bundle`
-_KIND_MODULES: dict[str, str] = {
-    "classifier": "rnnkit.models.classifier",
-    "tagger": "rnnkit.models.tagger",
-    "seq2seq": "rnnkit.models.seq2seq",
-    "forecaster": "rnnkit.timeseries.models",
-    "autoencoder": "rnnkit.timeseries.models",
-}
+_KINDS: dict[str, _Kind] = {}
+
+
+def _import_kind(kind: str) -> None:
+    """Import the module rnnkit.catalog names for ``kind`` (it registers the kind), unless it is imported or
+    being imported; keeps every model family out of ``import rnnkit.bundle``."""
+    entry = catalog.kind_entry(kind)
+    if entry is not None and kind not in _KINDS and entry.module not in sys.modules:
+        importlib.import_module(entry.module)
+
+
+def _tokenizer_sized(kind: str) -> bool:
+    entry = catalog.kind_entry(kind)
+    return entry is not None and entry.tokenizer_sized
 
 
 def register_kind(kind: str, model_class: type, config_class: type) -> None:
@@ -89,6 +97,7 @@ def register_kind(kind: str, model_class: type, config_class: type) -> None:
         raise ValueError(f"register_kind: expected kind to be an identifier such as 'classifier', got {kind!r}")
     if not dataclasses.is_dataclass(config_class):
         raise TypeError(f"register_kind: expected config_class to be a dataclass, got {config_class!r}")
+    _import_kind(kind)  # the catalog's own class for the kind, registered first: another one is an error
     previous = _KINDS.get(kind)
     if previous is not None and previous != (model_class, config_class):
         raise ValueError(f"register_kind: kind {kind!r} is already registered for {previous.model_class.__name__}")
@@ -96,21 +105,20 @@ def register_kind(kind: str, model_class: type, config_class: type) -> None:
 
 
 def _kind_of(model: torch.nn.Module) -> str:
-    for kind, entry in _KINDS.items():
+    for kind, entry in _KINDS.items():  # a model's module is imported, so its kind is registered
         if type(model) is entry.model_class:
             return kind
+    _import_kind(catalog.DEFAULT_KIND)  # so the message lists the default kind's class
     raise TypeError(f"save: model must be a model class registered with register_kind "
                     f"({', '.join(entry.model_class.__name__ for entry in _KINDS.values())}), "
                     f"got {type(model).__name__}")
 
 
 def _kind_entry(kind: str, source: Path) -> _Kind:
-    if kind not in _KINDS and kind in _KIND_MODULES:
-        import importlib
-
-        importlib.import_module(_KIND_MODULES[kind])
+    _import_kind(kind)
     if kind not in _KINDS:
-        raise BundleError(f"{source}: expected kind in {sorted(set(_KINDS) | set(_KIND_MODULES))}, got {kind!r}")
+        raise BundleError(f"{source}: expected kind in {sorted(set(_KINDS) | set(catalog.kind_names()))}, "
+                          f"got {kind!r}")
     return _KINDS[kind]
 
 
@@ -119,7 +127,7 @@ class BundleError(ValueError):
 
 
 class Bundle(NamedTuple):
-    model: torch.nn.Module  # in eval mode; a LanguageModel for kind "language_model"
+    model: torch.nn.Module  # in eval mode; the kind's model class (a LanguageModel for "language_model")
     tokenizer: Tokenizer | None  # tokenizer.json; None for a kind saved without one
     info: dict[str, Any]  # bundle.json
     path: Path  # the bundle folder
@@ -160,7 +168,7 @@ def save(
     """Write ``model``, its tokenizer(s) and metadata into the folder ``path`` (created; its files are replaced).
 
     Args:
-        model: a :class:`LanguageModel` or a model of a kind registered with :func:`register_kind`.
+        model: a model of a kind registered with :func:`register_kind` (e.g. a LanguageModel).
         tokenizer: the input tokenizer (required for a language model; None for a model that reads numbers).
         task: what the model was trained for, e.g. ``"poems"`` or ``"char_lm"``.
         metrics: final training/validation figures, e.g. ``{"val_loss": 1.42}``.
@@ -174,7 +182,7 @@ def save(
     kind = _kind_of(model)
     if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
         raise TypeError(f"save: tokenizer must be an rnnkit Tokenizer or None, got {type(tokenizer).__name__}")
-    if kind == "language_model":
+    if _tokenizer_sized(kind):
         if tokenizer is None:
             raise TypeError("save: a language model needs its tokenizer, got None")
         if model.config.vocab_size != len(tokenizer):
@@ -253,7 +261,7 @@ def read_info(path: str | Path) -> dict[str, Any]:
             f"{folder}: bundle format version {version} (written by rnnkit {info.get('rnnkit_version', '?')}) is "
             f"newer than this rnnkit {__version__} reads (up to {FORMAT_VERSION}); upgrade rnnkit to load it"
         )
-    kind = info.get("kind", "language_model")  # bundles from before "kind" were all language models
+    kind = info.get("kind", catalog.DEFAULT_KIND)  # bundles from before "kind" were all language models
     _kind_entry(kind, folder / BUNDLE_FILE)
     if not isinstance(info.get("model_config"), dict):
         raise BundleError(f"{folder / BUNDLE_FILE}: expected a 'model_config' object, got "
@@ -269,7 +277,7 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
     """
     folder = _folder(path)
     info = read_info(folder)
-    kind = info.get("kind", "language_model")
+    kind = info.get("kind", catalog.DEFAULT_KIND)
     names = [f"tokenizer.{name}.json" for name in info.get("tokenizers", [])] + [WEIGHTS_FILE]
     if info.get("has_tokenizer", True):  # bundles from before "has_tokenizer" always had one
         names.append(TOKENIZER_FILE)
@@ -289,7 +297,7 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
     tokenizers = {name: _tokenizer(folder / f"tokenizer.{name}.json") for name in info.get("tokenizers", [])}
     entry = _kind_entry(kind, folder / BUNDLE_FILE)
     config = _model_config(folder, info["model_config"], entry.config_class)
-    if kind == "language_model" and config.vocab_size != len(tokenizer):
+    if _tokenizer_sized(kind) and config.vocab_size != len(tokenizer):
         raise BundleError(f"{folder}: model_config.vocab_size {config.vocab_size} differs from the tokenizer's "
                           f"size {len(tokenizer)}")
     model = entry.model_class(config)
@@ -312,10 +320,10 @@ def _tokenizer(file: Path) -> Tokenizer:
 def require_kind(info: dict[str, Any], kind: str, what: str) -> None:
     """Raise ValueError unless bundle.json ``info`` holds a model of ``kind``; ``what`` names the caller and
     what it does, e.g. ``"rnnkit serve (generates text)"``."""
-    got = info.get("kind", "language_model")
+    got = info.get("kind", catalog.DEFAULT_KIND)
     if got != kind:
-        hint = {"classifier": "rnnkit predict", "tagger": "rnnkit predict", "seq2seq": "rnnkit translate",
-                "forecaster": "rnnkit forecast", "autoencoder": "rnnkit detect"}.get(got)
+        entry = catalog.kind_entry(got)
+        hint = f"rnnkit {entry.commands[0]}" if entry is not None and entry.commands else None
         raise ValueError(f"bundle: {what} needs a {kind!r} bundle, got kind {got!r}"
                          + (f"; use {hint} with this bundle" if hint else ""))
 

@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from rnnkit import catalog
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recurrent networks: train, inspect, diagnose.")
 
 ConfigArgument = Annotated[Path, typer.Argument(help="Run config (YAML), e.g. configs/tiny.yaml.")]
@@ -279,7 +281,7 @@ def eval_(
 
 @app.command()
 def experiment(
-    name: Annotated[str, typer.Argument(help="adding | copy | gradients | clipping | init | lengths")],
+    name: Annotated[str, typer.Argument(help=" | ".join(entry.name for entry in catalog.EXPERIMENTS))],
     quick: Annotated[bool, typer.Option("--quick", help="Reduced settings: seconds instead of minutes.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the report (default runs/experiments/NAME).")] = None,
 ) -> None:

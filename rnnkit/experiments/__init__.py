@@ -32,18 +32,12 @@ from pathlib import Path
 
 import torch
 
+from rnnkit import catalog
 from rnnkit.experiments.runner import ExperimentResult
 
 __all__ = ["EXPERIMENTS", "ExperimentResult", "run"]
 
-EXPERIMENTS = {
-    "adding": "rnnkit.experiments.adding",
-    "copy": "rnnkit.experiments.copying",
-    "gradients": "rnnkit.experiments.gradients",
-    "clipping": "rnnkit.experiments.clipping",
-    "init": "rnnkit.experiments.initialization",
-    "lengths": "rnnkit.experiments.lengths",
-}
+EXPERIMENTS = {name: catalog.experiment_module(name) for name in catalog.experiment_names()}  # name -> module
 
 
 def run(name: str, quick: bool = False, out: str | Path | None = None) -> ExperimentResult:

@@ -35,6 +35,7 @@ def evaluate_lm(path: str | Path, *, device: str = "cpu") -> Evaluation:
     from rnnkit.training.checkpoint import latest_checkpoint
     from rnnkit.training.config import RunConfig
     from rnnkit.training.registry import build_task
+    from rnnkit.training.task import HasTokenizer
     from rnnkit.training.trainer import evaluate
 
     path = Path(path)
@@ -44,7 +45,7 @@ def evaluate_lm(path: str | Path, *, device: str = "cpu") -> Evaluation:
             raise ValueError(f"evaluate_lm: bundle {bundle.path} has no run_config, so its validation data is unknown")
         config = from_dict(RunConfig, bundle.info["run_config"], source=str(bundle.path / BUNDLE_FILE))
         task = build_task(config.task, config.task_options, seed=config.seed, source=str(bundle.path))
-        tokenizer = getattr(task, "tokenizer", None)
+        tokenizer = task.tokenizer if isinstance(task, HasTokenizer) else None
         if tokenizer is not None and tokenizer != bundle.tokenizer:
             raise ValueError(f"evaluate_lm: the task rebuilt from {bundle.path} has another tokenizer than the bundle")
         model, source, step = bundle.model, bundle.path, bundle.info.get("step")

@@ -7,7 +7,7 @@ The output layer is a Linear (full softmax), optionally sharing its weight with 
 (weight tying: Press & Wolf 2017, arXiv:1608.05859; Inan et al. 2017, arXiv:1611.01462), or an adaptive
 softmax (Grave et al. 2017, arXiv:1609.04309; torch.nn.AdaptiveLogSoftmaxWithLoss) that puts frequent
 tokens in a small head and rare ones in cheaper tail clusters. With ~6.6k characters in the Tang-poem
-vocabulary the output layer dominates CPU time, and adaptive softmax trains several times faster (docs/performance.md).
+vocabulary the output layer dominates CPU time, and adaptive softmax trains much faster (docs/poems.md).
 
 The model keeps no state: ``state`` goes in and comes out, in torch's layout (batch in dim 1), so the
 training loop can carry it across TBPTT windows and decoding can feed one token at a time.
@@ -205,3 +205,12 @@ def sequence_nll(model: LanguageModel, inputs: Tensor, targets: Tensor, lengths:
     lengths = torch.as_tensor(lengths, device=nll.device)
     mask = torch.arange(nll.size(1), device=nll.device) < lengths[:, None]  # (B, T)
     return (nll * mask).sum(), mask.sum(), state
+
+
+def _register() -> None:
+    from rnnkit.bundle import register_kind
+
+    register_kind("language_model", LanguageModel, LanguageModelConfig)
+
+
+_register()

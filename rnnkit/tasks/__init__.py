@@ -28,6 +28,7 @@ def evaluate_bundle(path: str | Path, split: str = "test") -> dict[str, float]:
     """Score the bundle at ``path`` on ``split`` ("train", "val" or "test") with the task it was trained on."""
     from rnnkit.bundle import load
     from rnnkit.training.registry import build_task
+    from rnnkit.training.task import HasEvaluation, HasTokenizer
 
     bundle = load(path)
     run = bundle.info.get("run_config")
@@ -35,11 +36,10 @@ def evaluate_bundle(path: str | Path, split: str = "test") -> dict[str, float]:
         raise ValueError(f"path: expected a bundle written by `rnnkit train` (with run_config in bundle.json), "
                          f"got {path}")
     task = build_task(run["task"], run.get("task_options", {}), seed=run.get("seed", 0), source=str(path))
-    evaluate = getattr(task, "evaluate", None)
-    if evaluate is None:
+    if not isinstance(task, HasEvaluation):
         raise ValueError(f"path: the task {run['task']!r} of {path} has no evaluate(model, split)")
-    tokenizer = getattr(task, "tokenizer", None)
+    tokenizer = task.tokenizer if isinstance(task, HasTokenizer) else None
     if tokenizer is not None and bundle.tokenizer is not None and tokenizer != bundle.tokenizer:
         raise ValueError(f"path: the task rebuilt from {path}'s run config has another vocabulary than the bundle "
                          "(its data changed since training), so its scores would be meaningless")
-    return evaluate(bundle.model, split)
+    return task.evaluate(bundle.model, split)

@@ -7,9 +7,9 @@
 YAML `task_options:` mapping with the same rules and messages as the rest of the config), or the raw
 dict when the task registered no options class.
 
-Built-in tasks live in modules imported on first use (see `_BUILTIN_MODULES`): importing such a module
-calls `register_task`. A task defined elsewhere registers itself the same way; import its module before
-building it.
+The tasks of rnnkit's applications are named in rnnkit.catalog (with the module that registers each, imported
+on first use), as are those of installed plugins (entry points, see rnnkit.catalog). A task defined elsewhere
+registers itself the same way; import its module before building it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from rnnkit import catalog
 from rnnkit.config import ConfigError, from_dict
 from rnnkit.training.task import Task
 
@@ -32,24 +33,6 @@ class TaskEntry(NamedTuple):
 
 
 _TASKS: dict[str, TaskEntry] = {}
-
-# name -> module whose import registers it; keeps heavy task modules out of `import rnnkit.training`.
-_BUILTIN_MODULES: dict[str, str] = {
-    "toy_lm": "rnnkit.training.toy",
-    "poems": "rnnkit.poems.task",
-    "char_lm": "rnnkit.models.char_lm",
-    "adding": "rnnkit.experiments.tasks",
-    "copy": "rnnkit.experiments.tasks",
-    "tail": "rnnkit.experiments.tasks",
-    "sentiment": "rnnkit.tasks.sentiment",
-    "ner": "rnnkit.tasks.ner",
-    "series": "rnnkit.tasks.series",
-    "sentence_lm": "rnnkit.tasks.transfer",
-    "sentiment_transfer": "rnnkit.tasks.transfer",
-    "translation": "rnnkit.translation.task",
-    "forecast": "rnnkit.timeseries.task",
-    "anomaly_autoencoder": "rnnkit.timeseries.task",
-}
 
 
 def register_task(name: str, factory: Callable[[Any, int], Task], *, options: type | None = None) -> None:
@@ -65,13 +48,14 @@ def register_task(name: str, factory: Callable[[Any, int], Task], *, options: ty
 
 
 def task_names() -> list[str]:
-    """Every registered or built-in task name, sorted."""
-    return sorted(set(_TASKS) | set(_BUILTIN_MODULES))
+    """Every registered task name and every one the catalog names, sorted."""
+    return sorted(set(_TASKS) | set(catalog.task_names()))
 
 
 def _entry(name: str, source: str) -> TaskEntry:
-    if name not in _TASKS and name in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[name])
+    module = catalog.task_module(name) if name not in _TASKS else None
+    if module is not None:
+        importlib.import_module(module)
     if name not in _TASKS:
         close = difflib.get_close_matches(name, task_names(), n=3, cutoff=0.5)
         hint = f"did you mean {' or '.join(map(repr, close))}?" if close else f"known tasks: {', '.join(task_names())}"

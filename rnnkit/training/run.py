@@ -29,7 +29,7 @@ from rnnkit.config import ConfigError, blame_override, load_config, to_dict
 from rnnkit.training.config import RunConfig
 from rnnkit.training.lock import run_lock
 from rnnkit.training.registry import build_task, task_options
-from rnnkit.training.task import Task
+from rnnkit.training.task import HasBundle, Task
 from rnnkit.training.trainer import FitResult, Trainer
 
 __all__ = ["Run", "load_run", "save_run_bundle", "train"]
@@ -75,8 +75,7 @@ def save_run_bundle(task: Task, config: RunConfig, result: FitResult, *, model: 
     else the newest checkpoint's. They go into a fresh model from ``task.build_model()`` on the CPU: the
     ``model`` given is left on its device and in its mode.
     """
-    parts = getattr(task, "bundle_parts", None)
-    if parts is None or result.out_dir is None:
+    if not isinstance(task, HasBundle) or result.out_dir is None:
         return None
     from rnnkit.bundle import save
     from rnnkit.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
@@ -93,7 +92,7 @@ def save_run_bundle(task: Task, config: RunConfig, result: FitResult, *, model: 
     model = task.build_model()
     model.load_state_dict(weights)
     model = model.cpu().eval()
-    kwargs = dict(parts())
+    kwargs = dict(task.bundle_parts())
     extra = {**kwargs.pop("extra", {}), "run_config": to_dict(config),
              "step": int(checkpoint.meta["step"]) if checkpoint is not None else result.step}
     metrics = dict(result.metrics)  # the last validation's figures, and the best one's monitored value
