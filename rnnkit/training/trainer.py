@@ -53,7 +53,7 @@ from rnnkit.training.optim import (
 )
 from rnnkit.training.progress import LogProgress, MetricsLog, StepInfo
 from rnnkit.training.state import TrainState
-from rnnkit.training.task import StepOutput, Task
+from rnnkit.training.task import HasParameterGroups, StepOutput, Task
 from rnnkit.training.tbptt import detach_state
 
 logger = logging.getLogger("rnnkit.training")
@@ -307,7 +307,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.parameters, config.optimizer)
-        if callable(getattr(self.task, "parameter_groups", None)):  # optional: per-group lr scales (ULMFiT)
+        if isinstance(self.task, HasParameterGroups):  # optional: per-group lr scales (ULMFiT)
             set_parameter_groups(self.optimizer, self.task.parameter_groups(model))
         self.plateau = Plateau(config.schedule, config.validation.mode, config.validation.min_delta)
         self.state = TrainState()
