@@ -106,10 +106,10 @@ EXPERIMENT = Experiment(
     intro="""
         The copy task (Arjovsky, Shah & Bengio 2016, arXiv:1511.06464, section 4.1): 10 symbols from a_1..a_8,
         T − 1 blanks, a delimiter, 10 blanks; the model must output blanks and then the 10 symbols after the
-        delimiter. Loss: cross-entropy averaged over all T + 20 steps. A memoryless model scores 10 ln 8 / (T
-        + 20) (the baseline) and recalls 1/8 of the symbols. Every model is one recurrent layer (one-hot
-        inputs) + a linear head, trained with the same seed, data, optimizer (Adam, constant lr, gradient-norm
-        clipping) and step budget.
+        delimiter. Loss: cross-entropy averaged over all T + 20 steps. A memoryless model scores
+        10 ln 8 / (T + 20) (the baseline) and recalls 1/8 of the symbols. Every model is one recurrent layer
+        (one-hot inputs) + a linear head, trained with the same seed, data, optimizer (Adam, constant lr,
+        gradient-norm clipping) and step budget.
     """,
     conclusion=conclusion,
     full=Settings(),

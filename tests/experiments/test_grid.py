@@ -183,3 +183,14 @@ def test_the_committed_full_reports_open_with_the_declared_intro(name):
     text = intro(Grid(settings, module.EXPERIMENT.axes, (), facts)) if callable(intro) else intro
     report = Path(__file__).resolve().parents[2] / "docs" / "experiments" / name / "report.md"
     assert " ".join(text.split()) in report.read_text(encoding="utf-8").splitlines()
+
+
+def test_the_declaration_docs_show_is_the_code():
+    root = Path(__file__).resolve().parents[2]
+    docs = (root / "docs" / "experiments.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## How to add an experiment"):]
+    block = section[section.index("```python\n") + len("```python\n"):section.index("\n```\n")]
+    source = (root / "rnnkit" / "experiments" / "copying.py").read_text(encoding="utf-8")
+    assert "EXPERIMENT = Experiment(" in block
+    for chunk in block.split("\n\n\n"):  # each function and the declaration, verbatim
+        assert chunk.strip() in source, chunk
