@@ -138,13 +138,13 @@ class Curves:
     def render(self, grid: Grid, path: Path) -> Path:
         first = grid.axes[0]
         values = first.values(grid.settings)
-        labels = {point.record.label: self.label(point) for point in grid.points}
+        labels = {id(point.record): self.label(point) for point in grid.points}
         panels = [(self.panel(value), [point.record for point in grid.where(**{first.name: value})])
                   for value in values]
         baselines = None if self.baseline is None else [
             self.baseline(value) if callable(self.baseline) else self.baseline for value in values]
         return plot_curves(panels, path, name=self.metric, ylabel=self.ylabel, baselines=baselines,
-                           log_y=self.log_y, label=lambda record: labels[record.label],
+                           log_y=self.log_y, label=lambda record: labels[id(record)],
                            suptitle=_text(self.suptitle, grid))
 
 
