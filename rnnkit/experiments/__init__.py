@@ -7,8 +7,9 @@ is
     from rnnkit.experiments import run
     result = run("adding", quick=False, out="runs/experiments/adding")  # -> ExperimentResult
 
-Experiments (one module each; the shared runner is rnnkit.experiments.runner, the tasks `adding`,
-`copy` and `tail` are in rnnkit.experiments.tasks):
+Experiments (one module each, declaring an `EXPERIMENT` (rnnkit.experiments.grid.Experiment) that the one
+grid runner, rnnkit.experiments.grid.run_grid, runs; the tasks `adding`, `copy` and `tail` are in
+rnnkit.experiments.tasks):
 
 - adding: Elman, IRNN, LSTM, GRU, minGRU on the adding problem at T = 50, 100, 200 (baseline MSE 1/6).
 - copy: the same cells on the copy task (baseline 10 ln 8 / (T + 20)).
@@ -37,7 +38,8 @@ from rnnkit.experiments.runner import ExperimentResult
 
 __all__ = ["EXPERIMENTS", "ExperimentResult", "run"]
 
-EXPERIMENTS = {name: catalog.experiment_module(name) for name in catalog.experiment_names()}  # name -> module
+# name -> the module that declares it as EXPERIMENT (rnnkit.catalog): imported when the experiment runs
+EXPERIMENTS = {name: catalog.experiment_module(name) for name in catalog.experiment_names()}
 
 
 def run(name: str, quick: bool = False, out: str | Path | None = None) -> ExperimentResult:
@@ -51,12 +53,12 @@ def run(name: str, quick: bool = False, out: str | Path | None = None) -> Experi
         raise ValueError(f"name: expected one of {sorted(EXPERIMENTS)}, got {name!r}{hint}")
     if not isinstance(quick, bool):
         raise TypeError(f"quick: expected a bool, got {type(quick).__name__}")
-    module = importlib.import_module(EXPERIMENTS[name])
+    experiment = importlib.import_module(EXPERIMENTS[name]).EXPERIMENT
     out = Path("runs") / "experiments" / name if out is None else Path(out)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # for child processes; this one read it at start-up
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: the same numbers on a busy machine, and no spinning
     try:
-        return module.run(module.QUICK if quick else module.FULL, out, quick=quick)
+        return experiment.run(experiment.quick if quick else experiment.full, out, quick=quick)
     finally:
         torch.set_num_threads(threads)

@@ -8,30 +8,17 @@ baseline is the MSE of predicting 1: Var(U1 + U2) = 1/6 ≈ 0.167.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from rnnkit.experiments.runner import (
-    ExperimentResult,
-    RunRecord,
-    crossing_step,
-    final_value,
-    plot_curves,
-    run_config,
-    series,
-    train_run,
-    write_metrics,
-    write_report,
-    write_table,
-)
+from rnnkit.experiments.grid import Axis, Curves, Experiment, Grid, Point, train_point
+from rnnkit.experiments.runner import RunRecord, crossing_step, final_value, series
 from rnnkit.experiments.tasks import AddingOptions, AddingTask, adding_baseline
 
-__all__ = ["Settings", "FULL", "QUICK", "CELL_NAMES", "run", "verdict"]
+__all__ = ["Settings", "EXPERIMENT", "FULL", "QUICK", "CELL_NAMES", "run", "verdict"]
 
 CELL_NAMES = {"rnn": "Elman (tanh)", "irnn": "IRNN (ReLU, identity)", "lstm": "LSTM", "gru": "GRU",
               "mingru": "minGRU"}
-SOLVED = 0.01  # the MSE the issue calls solved
+SOLVED = 0.01  # the MSE below which the adding problem counts as solved
 
 
 @dataclass(frozen=True)
@@ -48,10 +35,6 @@ class Settings:
     seed: int = 0
 
 
-FULL = Settings()
-QUICK = Settings(seq_lens=(10,), hidden_size=16, batch_size=32, steps=150, val_size=200, val_every=25)
-
-
 def verdict(value: float, baseline: float) -> str:
     """A word for a final MSE: solved (< 0.01), learned (< half the baseline), partial (< 90 %), baseline."""
     if not value == value:  # NaN
@@ -65,64 +48,27 @@ def verdict(value: float, baseline: float) -> str:
     return "baseline"
 
 
-def run(settings: Settings, out: Path, *, quick: bool = False) -> ExperimentResult:
-    """Train every (T, cell) pair, write metrics.csv, results.csv, adding.png and report.md into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    tic = time.perf_counter()
-    baseline = adding_baseline()
-    records: dict[tuple[int, str], RunRecord] = {}
-    for seq_len in settings.seq_lens:
-        for cell in settings.cells:
-            options = AddingOptions(cell=cell, hidden_size=settings.hidden_size, seq_len=seq_len,
-                                    batch_size=settings.batch_size, val_size=settings.val_size)
-            config = run_config("adding", options, steps=settings.steps, lr=settings.lr, seed=settings.seed,
-                                val_every=settings.val_every, clip_norm=settings.clip_norm)
-            records[seq_len, cell] = train_run(f"{cell} T={seq_len}", AddingTask(options, settings.seed), config)
-
-    table = []
-    for (seq_len, cell), record in records.items():
-        final = final_value(record)
-        best = min(series(record, "val", "val_loss")[1], default=float("nan"))
-        table.append({
-            "T": seq_len, "model": CELL_NAMES[cell], "final val MSE": final, "best val MSE": best,
-            "final / baseline": final / baseline, f"first step < {SOLVED}": crossing_step(record, SOLVED),
-            "verdict": verdict(final, baseline), "seconds": round(record.seconds),
-        })
-    files = [write_metrics(records.values(), out / "metrics.csv"), write_table(table, out / "results.csv")]
-    plot = plot_curves(
-        [(f"T = {seq_len}", [records[seq_len, c] for c in settings.cells]) for seq_len in settings.seq_lens],
-        out / "adding.png", ylabel="validation MSE", baselines=[baseline] * len(settings.seq_lens),
-        label=lambda record: CELL_NAMES[record.label.split()[0]],
-        suptitle="adding problem: validation MSE (dashed: predict 1, MSE 1/6)",
-    )
-    files.append(plot)
-    seconds = time.perf_counter() - tic
-    report = write_report(
-        out, title="Adding problem: Elman vs IRNN vs LSTM vs GRU vs minGRU",
-        command="rnnkit experiment adding" + (" --quick" if quick else ""), quick=quick,
-        intro=(
-            "The adding problem (Hochreiter & Schmidhuber 1997; setup of Le, Jaitly & Hinton 2015, "
-            "arXiv:1504.00941): each step gives a value from U(0, 1) and a marker; two steps are marked (one in "
-            "each half) and the target after the last step is the sum of the two marked values. Predicting the "
-            f"constant 1 scores MSE 1/6 ≈ {baseline:.4f}, the baseline. Every model is one recurrent layer + a "
-            "linear head, trained with the same seed, data, optimizer (Adam, constant lr, gradient-norm "
-            "clipping) and step budget; the validation set (fixed per T) is shared by all models."
-        ),
-        settings=settings, table=table, plots=[("Validation MSE against optimizer steps", plot)],
-        conclusion=conclusion(table, settings), seconds=seconds,
-        notes=["Cells: Elman = rnnkit.RNN(tanh, torch's default init); IRNN = rnnkit.RNN(relu, init='identity'); "
-               "LSTM/GRU = rnnkit.LSTM/GRU (torch's default init, no forget-gate bias); "
-               "minGRU = rnnkit.variants.MinGRU (mode auto: the fused linear recurrence on a CPU, the parallel scan on a GPU).",
-               "One learning rate for every cell, not tuned per cell. A run the engine stopped with "
-               "TrainingDiverged (NaN/inf loss or gradient) shows as nan / diverged."],
-    )
-    files.append(report)
-    return ExperimentResult("adding", out, report, files, table)
+def measure(settings: Settings, seq_len: int, cell: str) -> RunRecord:
+    """Train one cell at one length."""
+    options = AddingOptions(cell=cell, hidden_size=settings.hidden_size, seq_len=seq_len,
+                            batch_size=settings.batch_size, val_size=settings.val_size)
+    return train_point(f"{cell} T={seq_len}", AddingTask(options, settings.seed), settings)
 
 
-def conclusion(table: list[dict], settings: Settings) -> str:
+def result_row(point: Point, grid: Grid) -> dict:
+    record, baseline = point.record, adding_baseline()
+    final = final_value(record)
+    best = min(series(record, "val", "val_loss")[1], default=float("nan"))
+    return {
+        "T": point["seq_len"], "model": CELL_NAMES[point["cell"]], "final val MSE": final, "best val MSE": best,
+        "final / baseline": final / baseline, f"first step < {SOLVED}": crossing_step(record, SOLVED),
+        "verdict": verdict(final, baseline), "seconds": round(record.seconds),
+    }
+
+
+def conclusion(table: list[dict], grid: Grid) -> str:
     """One paragraph from the measured numbers: which cells solved, learned or stayed at the baseline per T."""
-    sentences = []
+    settings, sentences = grid.settings, []
     for seq_len in settings.seq_lens:
         rows = [r for r in table if r["T"] == seq_len]
         groups = {}
@@ -150,3 +96,30 @@ def conclusion(table: list[dict], settings: Settings) -> str:
                      "baseline = no better than predicting 1. One seed per cell and length: a single run can be "
                      "lucky or unlucky in when it leaves the plateau.")
     return " ".join(sentences)
+
+
+EXPERIMENT = Experiment(
+    name="adding", title="Adding problem: Elman vs IRNN vs LSTM vs GRU vs minGRU",
+    axes=(Axis("seq_len", over="seq_lens"), Axis("cell", over="cells")), measure=measure, row=result_row,
+    plots=(Curves("adding.png", "Validation MSE against optimizer steps", panel=lambda seq_len: f"T = {seq_len}",
+                  label=lambda point: CELL_NAMES[point["cell"]], ylabel="validation MSE", baseline=adding_baseline(),
+                  suptitle="adding problem: validation MSE (dashed: predict 1, MSE 1/6)"),),
+    intro=f"""
+        The adding problem (Hochreiter & Schmidhuber 1997; setup of Le, Jaitly & Hinton 2015,
+        arXiv:1504.00941): each step gives a value from U(0, 1) and a marker; two steps are marked (one in
+        each half) and the target after the last step is the sum of the two marked values. Predicting the
+        constant 1 scores MSE 1/6 ≈ {adding_baseline():.4f}, the baseline. Every model is one recurrent layer
+        + a linear head, trained with the same seed, data, optimizer (Adam, constant lr, gradient-norm
+        clipping) and step budget; the validation set (fixed per T) is shared by all models.
+    """,
+    conclusion=conclusion,
+    notes=("Cells: Elman = rnnkit.RNN(tanh, torch's default init); IRNN = rnnkit.RNN(relu, init='identity'); "
+           "LSTM/GRU = rnnkit.LSTM/GRU (torch's default init, no forget-gate bias); "
+           "minGRU = rnnkit.variants.MinGRU (mode auto: the fused linear recurrence on a CPU, the parallel scan on a GPU).",
+           "One learning rate for every cell, not tuned per cell. A run the engine stopped with "
+           "TrainingDiverged (NaN/inf loss or gradient) shows as nan / diverged."),
+    full=Settings(),
+    quick=Settings(seq_lens=(10,), hidden_size=16, batch_size=32, steps=150, val_size=200, val_every=25),
+)
+FULL, QUICK = EXPERIMENT.full, EXPERIMENT.quick
+run = EXPERIMENT.run

@@ -16,26 +16,14 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.experiments.runner import (
-    ExperimentResult,
-    RunRecord,
-    final_value,
-    pyplot,
-    run_config,
-    save_figure,
-    series,
-    train_run,
-    write_metrics,
-    write_report,
-    write_table,
-)
+from rnnkit.experiments.grid import Axis, Experiment, Figure, Grid, Point, train_point
+from rnnkit.experiments.runner import RunRecord, final_value, pyplot, save_figure, series
 from rnnkit.experiments.tasks import AddingOptions, AddingTask, adding_baseline
 
-__all__ = ["Settings", "FULL", "QUICK", "run"]
+__all__ = ["Settings", "EXPERIMENT", "FULL", "QUICK", "run"]
 
 
 @dataclass(frozen=True)
@@ -52,79 +40,52 @@ class Settings:
     val_every: int = 50
     seeds: tuple[int, ...] = (0, 1, 2)
 
+    @property
+    def configurations(self) -> tuple[tuple[str, float, float | None], ...]:
+        """(name, recurrent gain, clip norm or None): the control, the exploding run, the clipped run."""
+        return (("gain 1, no clipping", 1.0, None),
+                (f"gain {self.large_gain:g}, no clipping", self.large_gain, None),
+                (f"gain {self.large_gain:g}, clip {self.clip_norm:g}", self.large_gain, self.clip_norm))
 
-FULL = Settings()
-QUICK = Settings(steps=150, val_size=200, val_every=25, seeds=(0,))
 
 _DIVERGED_STEP = re.compile(r"^step (\d+):")
 
 
-def _configurations(settings: Settings) -> list[tuple[str, float, float | None]]:
-    return [("gain 1, no clipping", 1.0, None),
-            (f"gain {settings.large_gain:g}, no clipping", settings.large_gain, None),
-            (f"gain {settings.large_gain:g}, clip {settings.clip_norm:g}", settings.large_gain, settings.clip_norm)]
+def measure(settings: Settings, configuration: tuple[str, float, float | None], seed: int) -> RunRecord:
+    """Train one configuration (name, recurrent gain, clip norm or None) with one seed, by plain SGD."""
+    name, gain, clip = configuration
+    options = AddingOptions(cell="rnn", hidden_size=settings.hidden_size, seq_len=settings.seq_len,
+                            init=settings.init, recurrent_gain=gain, batch_size=settings.batch_size,
+                            val_size=settings.val_size)
+    return train_point(f"{name}, seed {seed}", AddingTask(options, seed), settings, seed=seed, clip_norm=clip,
+                       optimizer="sgd")
 
 
-def run(settings: Settings, out: Path, *, quick: bool = False) -> ExperimentResult:
-    """Train every configuration and seed; write metrics.csv, results.csv, clipping.png and report.md."""
-    out.mkdir(parents=True, exist_ok=True)
-    tic = time.perf_counter()
-    records: list[tuple[str, int, RunRecord]] = []
-    for name, gain, clip in _configurations(settings):
-        for seed in settings.seeds:
-            options = AddingOptions(cell="rnn", hidden_size=settings.hidden_size, seq_len=settings.seq_len,
-                                    init=settings.init, recurrent_gain=gain, batch_size=settings.batch_size,
-                                    val_size=settings.val_size)
-            config = run_config("adding", options, steps=settings.steps, lr=settings.lr, seed=seed,
-                                val_every=settings.val_every, clip_norm=clip, optimizer="sgd")
-            records.append((name, seed, train_run(f"{name}, seed {seed}", AddingTask(options, seed), config)))
-
-    table = []
-    for name, seed, record in records:
-        norms = series(record, "train", "grad_norm")[1]
-        match = _DIVERGED_STEP.match(record.diverged or "")
-        table.append({
-            "configuration": name, "seed": seed, "steps done": len(norms),
-            "diverged at step": int(match.group(1)) if match else None,
-            "grad norm, step 1": norms[0] if norms else math.nan,
-            "max grad norm": max(norms, default=math.nan),
-            "median grad norm": sorted(norms)[len(norms) // 2] if norms else math.nan,
-            "final val MSE": final_value(record) if record.diverged is None else math.nan,
-        })
-    files = [write_metrics([r for _, _, r in records], out / "metrics.csv"), write_table(table, out / "results.csv"),
-             _plot(records, settings, out / "clipping.png")]
-    seconds = time.perf_counter() - tic
-    report = write_report(
-        out, title="Gradient clipping: an exploding Elman RNN with and without clipping",
-        command="rnnkit experiment clipping" + (" --quick" if quick else ""), quick=quick,
-        intro=(
-            "Pascanu, Mikolov & Bengio 2013 (arXiv:1211.5063) explain exploding gradients by recurrent Jacobians "
-            "of norm > 1 and propose rescaling the gradient to a maximum norm. A tanh Elman RNN whose recurrent "
-            f"matrix is orthogonal × {settings.large_gain:g} is trained by plain SGD (lr {settings.lr:g}) on the "
-            f"adding problem with T = {settings.seq_len} (baseline MSE 1/6 ≈ {adding_baseline():.3f}), without "
-            f"and with clipping of the global gradient norm to {settings.clip_norm:g}; a gain-1 run without "
-            "clipping is the control. The engine logs the global gradient norm before clipping at every step and "
-            "stops a run with TrainingDiverged when the loss or a gradient is NaN or infinite."
-        ),
-        settings=settings, table=table,
-        plots=[("Training loss and pre-clip gradient norm per step (x: the engine stopped a diverged run)",
-                files[-1])],
-        conclusion=conclusion(table, settings), seconds=seconds,
-    )
-    files.append(report)
-    return ExperimentResult("clipping", out, report, files, table)
+def result_row(point: Point, grid: Grid) -> dict:
+    record = point.record
+    norms = series(record, "train", "grad_norm")[1]
+    match = _DIVERGED_STEP.match(record.diverged or "")
+    return {
+        "configuration": point["configuration"][0], "seed": point["seed"], "steps done": len(norms),
+        "diverged at step": int(match.group(1)) if match else None,
+        "grad norm, step 1": norms[0] if norms else math.nan,
+        "max grad norm": max(norms, default=math.nan),
+        "median grad norm": sorted(norms)[len(norms) // 2] if norms else math.nan,
+        "final val MSE": final_value(record) if record.diverged is None else math.nan,
+    }
 
 
-def _plot(records: list[tuple[str, int, RunRecord]], settings: Settings, path: Path) -> Path:
-    plt = pyplot()
+def _plot(grid: Grid, path: Path) -> Path:
+    settings, plt = grid.settings, pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    colors = {name: f"C{i}" for i, (name, _, _) in enumerate(_configurations(settings))}
+    colors = {name: f"C{i}" for i, (name, _, _) in enumerate(settings.configurations)}
     panels = ((axes[0], "train", "loss", "training loss (MSE)"),
               (axes[1], "train", "grad_norm", "global gradient norm before clipping"),
               (axes[2], "val", "val_loss", "validation MSE (linear scale)"))
     for axis, split, metric, title in panels:
         labelled = set()
-        for name, _, record in records:
+        for point in grid.points:
+            name, record = point["configuration"][0], point.record
             steps, values = series(record, split, metric)
             finite = [(s, v) for s, v in zip(steps, values, strict=True) if math.isfinite(v) and v > 0]
             if not finite:
@@ -153,10 +114,10 @@ def _plot(records: list[tuple[str, int, RunRecord]], settings: Settings, path: P
     return save_figure(figure, path)
 
 
-def conclusion(table: list[dict], settings: Settings) -> str:
+def conclusion(table: list[dict], grid: Grid) -> str:
     """One paragraph from the measured numbers."""
     sentences = []
-    for name, _, _ in _configurations(settings):
+    for name, _, _ in grid.settings.configurations:
         rows = [r for r in table if r["configuration"] == name]
         diverged = [r for r in rows if r["diverged at step"] is not None]
         finished = [r for r in rows if r["diverged at step"] is None]
@@ -184,3 +145,31 @@ def conclusion(table: list[dict], settings: Settings) -> str:
             sentences.append(f"The claim held only partly: {exploded} of {len(large)} unclipped large-gain runs "
                              f"diverged and {trained} of {len(clipped)} clipped runs ended below the baseline.")
     return " ".join(sentences)
+
+
+def _intro(grid: Grid) -> str:
+    settings = grid.settings
+    return f"""
+        Pascanu, Mikolov & Bengio 2013 (arXiv:1211.5063) explain exploding gradients by recurrent Jacobians of
+        norm > 1 and propose rescaling the gradient to a maximum norm. A tanh Elman RNN whose recurrent matrix
+        is orthogonal × {settings.large_gain:g} is trained by plain SGD (lr {settings.lr:g}) on the adding
+        problem with T = {settings.seq_len} (baseline MSE 1/6 ≈ {adding_baseline():.3f}), without and with
+        clipping of the global gradient norm to {settings.clip_norm:g}; a gain-1 run without clipping is the
+        control. The engine logs the global gradient norm before clipping at every step and stops a run with
+        TrainingDiverged when the loss or a gradient is NaN or infinite.
+    """
+
+
+EXPERIMENT = Experiment(
+    name="clipping", title="Gradient clipping: an exploding Elman RNN with and without clipping",
+    axes=(Axis("configuration", over="configurations"), Axis("seed", over="seeds")),
+    measure=measure, row=result_row,
+    plots=(Figure("clipping.png", "Training loss and pre-clip gradient norm per step (x: the engine stopped a "
+                  "diverged run)", _plot),),
+    intro=_intro,
+    conclusion=conclusion,
+    full=Settings(),
+    quick=Settings(steps=150, val_size=200, val_every=25, seeds=(0,)),
+)
+FULL, QUICK = EXPERIMENT.full, EXPERIMENT.quick
+run = EXPERIMENT.run

@@ -8,25 +8,14 @@ chance.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from rnnkit.experiments.adding import CELL_NAMES
-from rnnkit.experiments.runner import (
-    ExperimentResult,
-    RunRecord,
-    final_value,
-    plot_curves,
-    run_config,
-    train_run,
-    write_metrics,
-    write_report,
-    write_table,
-)
+from rnnkit.experiments.grid import Axis, Curves, Experiment, Grid, Point, train_point
+from rnnkit.experiments.runner import RunRecord, final_value
 from rnnkit.experiments.tasks import CopyOptions, CopyTask, copy_baseline
 
-__all__ = ["Settings", "FULL", "QUICK", "run"]
+__all__ = ["Settings", "EXPERIMENT", "FULL", "QUICK", "run"]
 
 CHANCE = 1 / 8
 
@@ -45,61 +34,22 @@ class Settings:
     seed: int = 0
 
 
-FULL = Settings()
-QUICK = Settings(delays=(5,), hidden_size=32, batch_size=32, steps=200, val_size=200, val_every=25)
+def measure(settings: Settings, delay: int, cell: str) -> RunRecord:
+    """Train one cell at one delay."""
+    options = CopyOptions(cell=cell, hidden_size=settings.hidden_size, delay=delay,
+                          batch_size=settings.batch_size, val_size=settings.val_size)
+    return train_point(f"{cell} T={delay}", CopyTask(options, settings.seed), settings)
 
 
-def run(settings: Settings, out: Path, *, quick: bool = False) -> ExperimentResult:
-    """Train every (T, cell) pair, write metrics.csv, results.csv, copy.png, copy_recall.png and report.md."""
-    out.mkdir(parents=True, exist_ok=True)
-    tic = time.perf_counter()
-    records: dict[tuple[int, str], RunRecord] = {}
-    for delay in settings.delays:
-        for cell in settings.cells:
-            options = CopyOptions(cell=cell, hidden_size=settings.hidden_size, delay=delay,
-                                  batch_size=settings.batch_size, val_size=settings.val_size)
-            config = run_config("copy", options, steps=settings.steps, lr=settings.lr, seed=settings.seed,
-                                val_every=settings.val_every, clip_norm=settings.clip_norm)
-            records[delay, cell] = train_run(f"{cell} T={delay}", CopyTask(options, settings.seed), config)
-
-    table = []
-    for (delay, cell), record in records.items():
-        final, baseline = final_value(record), copy_baseline(delay)
-        recall = final_value(record, "val_recall")
-        table.append({
-            "T": delay, "model": CELL_NAMES[cell], "baseline": baseline, "final val CE": final,
-            "final / baseline": final / baseline, "recall accuracy": recall,
-            "verdict": _verdict(final, baseline, recall), "seconds": round(record.seconds),
-        })
-    files = [write_metrics(records.values(), out / "metrics.csv"), write_table(table, out / "results.csv")]
-    panels = [(f"T = {delay}", [records[delay, c] for c in settings.cells]) for delay in settings.delays]
-    label = lambda record: CELL_NAMES[record.label.split()[0]]  # noqa: E731
-    loss_plot = plot_curves(panels, out / "copy.png", ylabel="validation cross-entropy per step",
-                            baselines=[copy_baseline(d) for d in settings.delays], label=label,
-                            suptitle="copy task: validation cross-entropy (dashed: memoryless baseline 10 ln 8/(T+20))")
-    recall_plot = plot_curves(panels, out / "copy_recall.png", name="val_recall", ylabel="recall accuracy",
-                              baselines=[CHANCE] * len(settings.delays), log_y=False, label=label,
-                              suptitle="copy task: accuracy on the 10 recalled symbols (dashed: chance 1/8)")
-    files += [loss_plot, recall_plot]
-    seconds = time.perf_counter() - tic
-    report = write_report(
-        out, title="Copy task: Elman vs IRNN vs LSTM vs GRU vs minGRU",
-        command="rnnkit experiment copy" + (" --quick" if quick else ""), quick=quick,
-        intro=(
-            "The copy task (Arjovsky, Shah & Bengio 2016, arXiv:1511.06464, section 4.1): 10 symbols from "
-            "a_1..a_8, T − 1 blanks, a delimiter, 10 blanks; the model must output blanks and then the 10 symbols "
-            "after the delimiter. Loss: cross-entropy averaged over all T + 20 steps. A memoryless model scores "
-            "10 ln 8 / (T + 20) (the baseline) and recalls 1/8 of the symbols. Every model is one recurrent "
-            "layer (one-hot inputs) + a linear head, trained with the same seed, data, optimizer (Adam, constant "
-            "lr, gradient-norm clipping) and step budget."
-        ),
-        settings=settings, table=table,
-        plots=[("Validation cross-entropy against optimizer steps", loss_plot),
-               ("Recall accuracy on the 10 symbols against optimizer steps", recall_plot)],
-        conclusion=conclusion(table, settings), seconds=seconds,
-    )
-    files.append(report)
-    return ExperimentResult("copy", out, report, files, table)
+def result_row(point: Point, grid: Grid) -> dict:
+    record, delay = point.record, point["delay"]
+    final, baseline = final_value(record), copy_baseline(delay)
+    recall = final_value(record, "val_recall")
+    return {
+        "T": delay, "model": CELL_NAMES[point["cell"]], "baseline": baseline, "final val CE": final,
+        "final / baseline": final / baseline, "recall accuracy": recall,
+        "verdict": _verdict(final, baseline, recall), "seconds": round(record.seconds),
+    }
 
 
 def _verdict(loss: float, baseline: float, recall: float) -> str:
@@ -114,9 +64,9 @@ def _verdict(loss: float, baseline: float, recall: float) -> str:
     return "baseline"
 
 
-def conclusion(table: list[dict], settings: Settings) -> str:
+def conclusion(table: list[dict], grid: Grid) -> str:
     """One paragraph from the measured numbers."""
-    sentences = []
+    settings, sentences = grid.settings, []
     for delay in settings.delays:
         rows = sorted((r for r in table if r["T"] == delay), key=lambda r: -r["recall accuracy"])
         groups = {}
@@ -132,3 +82,38 @@ def conclusion(table: list[dict], settings: Settings) -> str:
     sentences.append("Words: solved = recall > 99 %; learned = loss below 90 % of the baseline and recall above "
                      "twice chance; partial = loss below 98 % of the baseline; baseline = otherwise. One seed each.")
     return " ".join(sentences)
+
+
+def _label(point: Point) -> str:
+    return CELL_NAMES[point["cell"]]
+
+
+def _panel(delay: int) -> str:
+    return f"T = {delay}"
+
+
+EXPERIMENT = Experiment(
+    name="copy", title="Copy task: Elman vs IRNN vs LSTM vs GRU vs minGRU",
+    axes=(Axis("delay", over="delays"), Axis("cell", over="cells")), measure=measure, row=result_row,
+    plots=(
+        Curves("copy.png", "Validation cross-entropy against optimizer steps", panel=_panel, label=_label,
+               ylabel="validation cross-entropy per step", baseline=copy_baseline,
+               suptitle="copy task: validation cross-entropy (dashed: memoryless baseline 10 ln 8/(T+20))"),
+        Curves("copy_recall.png", "Recall accuracy on the 10 symbols against optimizer steps", panel=_panel,
+               label=_label, metric="val_recall", ylabel="recall accuracy", baseline=CHANCE, log_y=False,
+               suptitle="copy task: accuracy on the 10 recalled symbols (dashed: chance 1/8)"),
+    ),
+    intro="""
+        The copy task (Arjovsky, Shah & Bengio 2016, arXiv:1511.06464, section 4.1): 10 symbols from a_1..a_8,
+        T − 1 blanks, a delimiter, 10 blanks; the model must output blanks and then the 10 symbols after the
+        delimiter. Loss: cross-entropy averaged over all T + 20 steps. A memoryless model scores
+        10 ln 8 / (T + 20) (the baseline) and recalls 1/8 of the symbols. Every model is one recurrent layer
+        (one-hot inputs) + a linear head, trained with the same seed, data, optimizer (Adam, constant lr,
+        gradient-norm clipping) and step budget.
+    """,
+    conclusion=conclusion,
+    full=Settings(),
+    quick=Settings(delays=(5,), hidden_size=32, batch_size=32, steps=200, val_size=200, val_every=25),
+)
+FULL, QUICK = EXPERIMENT.full, EXPERIMENT.quick
+run = EXPERIMENT.run

@@ -17,7 +17,6 @@ replaced, for the measurement, by a loop of :meth:`MinGRU.step` calls whose stat
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,21 +26,12 @@ from torch import Tensor, nn
 
 from rnnkit.diagnostics import gradient_flow
 from rnnkit.experiments.adding import CELL_NAMES
-from rnnkit.experiments.runner import (
-    ExperimentResult,
-    final_value,
-    pyplot,
-    run_config,
-    save_figure,
-    train_run,
-    write_metrics,
-    write_report,
-    write_table,
-)
+from rnnkit.experiments.grid import Axis, DataFile, Experiment, Figure, Grid, Measured, Point, train_point
+from rnnkit.experiments.runner import final_value, pyplot, save_figure
 from rnnkit.experiments.tasks import AddingOptions, AddingTask, SequenceBatch, adding_baseline
 from rnnkit.training import seed_everything
 
-__all__ = ["Settings", "FULL", "QUICK", "run", "hidden_gradient_norms", "decay_fit"]
+__all__ = ["Settings", "EXPERIMENT", "FULL", "QUICK", "run", "hidden_gradient_norms", "decay_fit"]
 
 
 @dataclass(frozen=True)
@@ -57,10 +47,6 @@ class Settings:
     probe_size: int = 100  # validation sequences the gradients are measured on
     val_size: int = 1000
     seed: int = 0
-
-
-FULL = Settings()
-QUICK = Settings(cells=("rnn", "irnn", "lstm", "gru", "mingru"), seq_len=30, hidden_size=16, batch_size=32, steps=60, probe_size=32, val_size=200)
 
 
 def _min_rnn_forward(layer: nn.Module, record: list[Tensor]) -> Any:
@@ -120,55 +106,29 @@ def _summary(norms: Tensor) -> dict[str, float]:
             "rate/step": rate, "R²": r_squared}
 
 
-def run(settings: Settings, out: Path, *, quick: bool = False) -> ExperimentResult:
-    """Measure, train, measure again for every cell; write gradients.csv, metrics.csv, results.csv, the plot
-    and report.md."""
-    out.mkdir(parents=True, exist_ok=True)
-    tic = time.perf_counter()
-    curves: dict[tuple[str, str], Tensor] = {}  # (cell, "init" | "trained") -> (T,)
-    records, table = [], []
-    for entry in settings.cells:
-        cell, _, init = entry.partition(":")
-        options = AddingOptions(cell=cell, hidden_size=settings.hidden_size, seq_len=settings.seq_len,
-                                init=init or None, batch_size=settings.batch_size, val_size=settings.val_size)
-        task = AddingTask(options, settings.seed)
-        probe = SequenceBatch(*(t[: settings.probe_size] for t in task.val_set))
-        seed_everything(settings.seed)  # what the Trainer does before building: the same initial weights
-        model = task.build_model().train()
-        curves[entry, "init"] = hidden_gradient_norms(model, probe, task)
-        config = run_config("adding", options, steps=settings.steps, lr=settings.lr, seed=settings.seed,
-                            val_every=settings.steps, clip_norm=settings.clip_norm)
-        record = train_run(f"{entry} T={settings.seq_len}", task, config, model=model)
-        records.append(record)
-        curves[entry, "trained"] = hidden_gradient_norms(record.model.train(), probe, task)
-        for when in ("init", "trained"):
-            row = {"model": _name(entry), "when": when if when == "init" else f"after {settings.steps} steps"}
-            row.update(_summary(curves[entry, when]))
-            row["val MSE"] = final_value(record) if when == "trained" else None
-            table.append(row)
+def measure(settings: Settings, entry: str) -> Measured:
+    """Measure the gradient norms of one cell entry at init, train it, measure again (extras "init", "trained")."""
+    cell, _, init = entry.partition(":")
+    options = AddingOptions(cell=cell, hidden_size=settings.hidden_size, seq_len=settings.seq_len,
+                            init=init or None, batch_size=settings.batch_size, val_size=settings.val_size)
+    task = AddingTask(options, settings.seed)
+    probe = SequenceBatch(*(t[: settings.probe_size] for t in task.val_set))
+    seed_everything(settings.seed)  # what the Trainer does before building: the same initial weights
+    model = task.build_model().train()
+    at_init = hidden_gradient_norms(model, probe, task)
+    record = train_point(f"{entry} T={settings.seq_len}", task, settings, val_every=settings.steps, model=model)
+    return Measured(record, {"init": at_init, "trained": hidden_gradient_norms(record.model.train(), probe, task)})
 
-    files = [_write_curves(curves, out / "gradients.csv"), write_metrics(records, out / "metrics.csv"),
-             write_table(table, out / "results.csv"), _plot(curves, settings, out / "gradients.png")]
-    seconds = time.perf_counter() - tic
-    report = write_report(
-        out, title="Gradient flow: ‖∂L/∂h_t‖ against the distance from the loss",
-        command="rnnkit experiment gradients" + (" --quick" if quick else ""), quick=quick,
-        intro=(
-            "The adding problem reads its loss after the last step only, so the gradient that reaches the "
-            "state h_t has travelled d = T − 1 − t steps back through the recurrence. Measured for each cell on "
-            f"{settings.probe_size} fixed validation sequences, at initialisation and after {settings.steps} "
-            "training steps (Adam, constant lr, clipping) through the engine; the norms come from "
-            "rnnkit.diagnostics.gradient_flow (a stepped forward with retain_grad; minGRU's own step for "
-            "minGRU). Columns: the norm at d = 0 and at d = T − 1, their ratio, and a least-squares fit "
-            "log‖∂L/∂h_t‖ ≈ a + d·log(rate) (rate per step, R² of the fit: near 1 means exponential)."
-        ),
-        settings=settings, table=table,
-        plots=[("‖∂L/∂h_t‖ against the distance from the loss (log scale), at init and after training",
-                files[-1])],
-        conclusion=conclusion(table, settings), seconds=seconds,
-    )
-    files.append(report)
-    return ExperimentResult("gradients", out, report, files, table)
+
+def result_rows(point: Point, grid: Grid) -> list[dict]:
+    """Two rows per cell entry: at init and after training."""
+    rows, steps = [], grid.settings.steps
+    for when in ("init", "trained"):
+        row = {"model": _name(point["entry"]), "when": when if when == "init" else f"after {steps} steps"}
+        row.update(_summary(point.extra[when]))
+        row["val MSE"] = final_value(point.record) if when == "trained" else None
+        rows.append(row)
+    return rows
 
 
 def _name(entry: str) -> str:
@@ -176,22 +136,24 @@ def _name(entry: str) -> str:
     return CELL_NAMES[cell] + (f" (init {init})" if init else "")
 
 
-def _write_curves(curves: dict[tuple[str, str], Tensor], path: Path) -> Path:
+def _write_curves(grid: Grid, path: Path) -> Path:
     lines = ["cell,when,distance,grad_norm"]
-    for (cell, when), norms in curves.items():
-        steps = norms.numel()
-        lines += [f"{cell},{when},{steps - 1 - t},{float(norms[t])!r}" for t in range(steps)]
+    for point in grid.points:
+        for when in ("init", "trained"):
+            norms = point.extra[when]
+            steps = norms.numel()
+            lines += [f"{point['entry']},{when},{steps - 1 - t},{float(norms[t])!r}" for t in range(steps)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def _plot(curves: dict[tuple[str, str], Tensor], settings: Settings, path: Path) -> Path:
-    plt = pyplot()
+def _plot(grid: Grid, path: Path) -> Path:
+    settings, plt = grid.settings, pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for axis, when, title in ((axes[0], "init", "at initialisation"),
                               (axes[1], "trained", f"after {settings.steps} steps")):
-        for entry in settings.cells:
-            norms = curves[entry, when]
+        for point in grid.points:
+            entry, norms = point["entry"], point.extra[when]
             distance = torch.arange(norms.numel() - 1, -1, -1)
             keep = norms > 0
             axis.plot(distance[keep].numpy(), norms[keep].numpy(), label=_name(entry), linewidth=1.2,
@@ -215,8 +177,9 @@ def _compare(factor: float, span: int) -> str:
             "step (compare the LSTM whose forget-gate bias starts at 1, if measured).")
 
 
-def conclusion(table: list[dict], settings: Settings) -> str:
+def conclusion(table: list[dict], grid: Grid) -> str:
     """One paragraph from the measured numbers."""
+    settings = grid.settings
     init = {r["model"]: r for r in table if r["when"] == "init"}
     trained = {r["model"]: r for r in table if r["when"] != "init"}
     span = settings.seq_len - 1
@@ -251,3 +214,31 @@ def conclusion(table: list[dict], settings: Settings) -> str:
         else:
             sentences.append("No cell learned the task (val MSE below half the baseline) within this budget.")
     return " ".join(sentences)
+
+
+def _intro(grid: Grid) -> str:
+    return f"""
+        The adding problem reads its loss after the last step only, so the gradient that reaches the state h_t
+        has travelled d = T − 1 − t steps back through the recurrence. Measured for each cell on
+        {grid.settings.probe_size} fixed validation sequences, at initialisation and after
+        {grid.settings.steps} training steps (Adam, constant lr, clipping) through the engine; the norms come
+        from rnnkit.diagnostics.gradient_flow (a stepped forward with retain_grad; minGRU's own step for
+        minGRU). Columns: the norm at d = 0 and at d = T − 1, their ratio, and a least-squares fit
+        log‖∂L/∂h_t‖ ≈ a + d·log(rate) (rate per step, R² of the fit: near 1 means exponential).
+    """
+
+
+EXPERIMENT = Experiment(
+    name="gradients", title="Gradient flow: ‖∂L/∂h_t‖ against the distance from the loss",
+    axes=(Axis("entry", over="cells"),), measure=measure, row=result_rows,
+    data_files=(DataFile("gradients.csv", _write_curves),),
+    plots=(Figure("gradients.png", "‖∂L/∂h_t‖ against the distance from the loss (log scale), at init and after "
+                  "training", _plot),),
+    intro=_intro,
+    conclusion=conclusion,
+    full=Settings(),
+    quick=Settings(cells=("rnn", "irnn", "lstm", "gru", "mingru"), seq_len=30, hidden_size=16, batch_size=32,
+                   steps=60, probe_size=32, val_size=200),
+)
+FULL, QUICK = EXPERIMENT.full, EXPERIMENT.quick
+run = EXPERIMENT.run

@@ -15,29 +15,18 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from rnnkit.experiments.adding import verdict
-from rnnkit.experiments.runner import (
-    ExperimentResult,
-    RunRecord,
-    final_value,
-    plot_curves,
-    run_config,
-    train_run,
-    write_metrics,
-    write_report,
-    write_table,
-)
+from rnnkit.experiments.grid import Axis, Curves, Experiment, Grid, Measured, train_point
+from rnnkit.experiments.runner import final_value
 from rnnkit.experiments.tasks import AddingOptions, AddingTask, adding_baseline
 from rnnkit.training import seed_everything
 
-__all__ = ["Settings", "FULL", "QUICK", "run"]
+__all__ = ["Settings", "EXPERIMENT", "FULL", "QUICK", "run", "spectral_radius"]
 
 
 @dataclass(frozen=True)
@@ -54,45 +43,35 @@ class Settings:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
-FULL = Settings()
-QUICK = Settings(seq_len=10, hidden_size=16, batch_size=32, steps=100, val_size=200, val_every=25, seeds=(0,))
-
-
 def spectral_radius(weight: Tensor) -> float:
     """max |λ| over the eigenvalues of a square matrix: the factor by which repeated multiplication by it
     grows or shrinks a state in the long run (for tanh the derivative, at most 1, multiplies it further)."""
     return float(torch.linalg.eigvals(weight.detach().double()).abs().max())
 
 
-def run(settings: Settings, out: Path, *, quick: bool = False) -> ExperimentResult:
-    """Train every scheme and seed; write metrics.csv, results.csv, init.png and report.md."""
-    out.mkdir(parents=True, exist_ok=True)
-    tic = time.perf_counter()
-    baseline = adding_baseline()
-    records: dict[tuple[str, int], RunRecord] = {}
-    radii: dict[tuple[str, int], float] = {}
-    input_scales: dict[tuple[str, int], float] = {}  # std of weight_ih: how strongly the inputs enter the state
-    for scheme in settings.schemes:
-        for seed in settings.seeds:
-            options = AddingOptions(cell="rnn", hidden_size=settings.hidden_size, seq_len=settings.seq_len,
-                                    init=scheme, batch_size=settings.batch_size, val_size=settings.val_size)
-            config = run_config("adding", options, steps=settings.steps, lr=settings.lr, seed=seed,
-                                val_every=settings.val_every, clip_norm=settings.clip_norm)
-            task = AddingTask(options, seed)
-            seed_everything(seed)  # what the Trainer does before building the model: the same initial weights
-            layer = task.build_model().rnn
-            radii[scheme, seed] = spectral_radius(layer.weight_hh_l0)
-            input_scales[scheme, seed] = float(layer.weight_ih_l0.detach().std())
-            records[scheme, seed] = train_run(f"{scheme} seed {seed}", task, config)
+def measure(settings: Settings, scheme: str, seed: int) -> Measured:
+    """Train one scheme with one seed; the extras are W_hh's spectral radius and W_ih's std at init."""
+    options = AddingOptions(cell="rnn", hidden_size=settings.hidden_size, seq_len=settings.seq_len,
+                            init=scheme, batch_size=settings.batch_size, val_size=settings.val_size)
+    task = AddingTask(options, seed)
+    seed_everything(seed)  # what the Trainer does before building the model: the same initial weights
+    layer = task.build_model().rnn
+    at_init = {"radius": spectral_radius(layer.weight_hh_l0),
+               "input_scale": float(layer.weight_ih_l0.detach().std())}  # how strongly the inputs enter the state
+    return Measured(train_point(f"{scheme} seed {seed}", task, settings, seed=seed), at_init)
 
-    table = []
+
+def table(grid: Grid) -> list[dict]:
+    """One row per scheme: its seeds' results together."""
+    settings, baseline, rows = grid.settings, adding_baseline(), []
     for scheme in settings.schemes:
-        finals = [final_value(records[scheme, seed]) for seed in settings.seeds]
+        points = grid.where(scheme=scheme)
+        finals = [final_value(point.record) for point in points]
         finite = [v for v in finals if math.isfinite(v)]
-        table.append({
+        rows.append({
             "init": scheme,
-            "spectral radius of W_hh at init": statistics.median(radii[scheme, seed] for seed in settings.seeds),
-            "std of W_ih at init": statistics.median(input_scales[scheme, seed] for seed in settings.seeds),
+            "spectral radius of W_hh at init": statistics.median(point.extra["radius"] for point in points),
+            "std of W_ih at init": statistics.median(point.extra["input_scale"] for point in points),
             "val MSE per seed": " / ".join(f"{v:.4f}" for v in finals),
             "median val MSE": statistics.median(finite) if finite else math.nan,
             "best seed": min(finite, default=math.nan),
@@ -100,35 +79,12 @@ def run(settings: Settings, out: Path, *, quick: bool = False) -> ExperimentResu
             "seeds below half the baseline": sum(v < 0.5 * baseline for v in finite),
             "verdict (median)": verdict(statistics.median(finite), baseline) if finite else "diverged",
         })
-    files = [write_metrics(records.values(), out / "metrics.csv"), write_table(table, out / "results.csv")]
-    panels = [(f"init {scheme}", [records[scheme, seed] for seed in settings.seeds]) for scheme in settings.schemes]
-    plot = plot_curves(panels, out / "init.png", ylabel="validation MSE", baselines=[baseline] * len(panels),
-                       label=lambda record: record.label.split(maxsplit=1)[1],
-                       suptitle=f"tanh Elman RNN on adding T = {settings.seq_len}: initialisation schemes")
-    files.append(plot)
-    seconds = time.perf_counter() - tic
-    report = write_report(
-        out, title="Initialisation: default vs xavier vs orthogonal vs identity for the Elman RNN",
-        command="rnnkit experiment init" + (" --quick" if quick else ""), quick=quick,
-        intro=(
-            "The tanh Elman RNN on the adding problem (baseline MSE 1/6) with the four base initialisation "
-            "schemes of rnnkit.init (see docs/layers.md): torch's default uniform, Xavier/Glorot, orthogonal "
-            "recurrent matrix (Saxe et al. 2014, arXiv:1312.6120) and identity recurrent matrix (Le, Jaitly & "
-            "Hinton 2015, arXiv:1504.00941). Same data, optimizer (Adam, constant lr, gradient-norm clipping) and "
-            "budget; several seeds per scheme (a seed sets both the data order and the initial weights). The "
-            "spectral radius of W_hh at init (median over seeds) says how fast the state, and the gradient, "
-            "would shrink (< 1) or grow (> 1) through a linear recurrence; the std of W_ih says how strongly "
-            "the inputs reach the state."
-        ),
-        settings=settings, table=table, plots=[("Validation MSE per scheme (one line per seed)", plot)],
-        conclusion=conclusion(table, settings), seconds=seconds,
-    )
-    files.append(report)
-    return ExperimentResult("init", out, report, files, table)
+    return rows
 
 
-def conclusion(table: list[dict], settings: Settings) -> str:
+def conclusion(table: list[dict], grid: Grid) -> str:
     """One paragraph from the measured numbers."""
+    settings = grid.settings
     ranked = sorted(table, key=lambda r: r["median val MSE"] if math.isfinite(r["median val MSE"]) else 9)
     seeds = len(settings.seeds)
     text = (f"Ranked by median final validation MSE over {seeds} seed(s) at T = {settings.seq_len} after "
@@ -147,3 +103,28 @@ def conclusion(table: list[dict], settings: Settings) -> str:
         text += (f" {best['init']} ends {gap:.1f} times lower than {worst['init']}: the initialisation decides "
                  "the outcome for the Elman RNN here.")
     return text
+
+
+EXPERIMENT = Experiment(
+    name="init", title="Initialisation: default vs xavier vs orthogonal vs identity for the Elman RNN",
+    axes=(Axis("scheme", over="schemes"), Axis("seed", over="seeds")), measure=measure, table=table,
+    plots=(Curves("init.png", "Validation MSE per scheme (one line per seed)", panel=lambda scheme: f"init {scheme}",
+                  label=lambda point: f"seed {point['seed']}", ylabel="validation MSE", baseline=adding_baseline(),
+                  suptitle=lambda grid: f"tanh Elman RNN on adding T = {grid.settings.seq_len}: initialisation "
+                                        "schemes"),),
+    intro="""
+        The tanh Elman RNN on the adding problem (baseline MSE 1/6) with the four base initialisation schemes
+        of rnnkit.init (see docs/layers.md): torch's default uniform, Xavier/Glorot, orthogonal recurrent
+        matrix (Saxe et al. 2014, arXiv:1312.6120) and identity recurrent matrix (Le, Jaitly & Hinton 2015,
+        arXiv:1504.00941). Same data, optimizer (Adam, constant lr, gradient-norm clipping) and budget;
+        several seeds per scheme (a seed sets both the data order and the initial weights). The spectral
+        radius of W_hh at init (median over seeds) says how fast the state, and the gradient, would shrink (<
+        1) or grow (> 1) through a linear recurrence; the std of W_ih says how strongly the inputs reach the
+        state.
+    """,
+    conclusion=conclusion,
+    full=Settings(),
+    quick=Settings(seq_len=10, hidden_size=16, batch_size=32, steps=100, val_size=200, val_every=25, seeds=(0,)),
+)
+FULL, QUICK = EXPERIMENT.full, EXPERIMENT.quick
+run = EXPERIMENT.run

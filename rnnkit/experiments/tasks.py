@@ -49,6 +49,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import rnnkit
 from rnnkit.config import check
+from rnnkit.experiments.checks import check_int
 from rnnkit.init import check_scheme
 from rnnkit.training.registry import register_task
 from rnnkit.training.task import StepOutput
@@ -97,8 +98,7 @@ def adding_baseline() -> float:
 
 def copy_baseline(delay: int) -> float:
     """Cross-entropy per step of the memoryless copy strategy: 10 · ln 8 / (T + 20) (Arjovsky et al. 2016)."""
-    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 1:
-        raise ValueError(f"delay: expected an integer T >= 1, got {delay!r}")
+    check_int("delay", delay, 1, expected="an integer T >= 1")
     return COPY_LENGTH * math.log(8) / (delay + 2 * COPY_LENGTH)
 
 
@@ -107,8 +107,7 @@ def copy_baseline(delay: int) -> float:
 
 def adding_data(count: int, seq_len: int, rng: np.random.Generator) -> SequenceBatch:
     """`count` adding sequences: inputs (count, seq_len, 2) (value, marker) float32, targets (count,) float32."""
-    if seq_len < 2:
-        raise ValueError(f"seq_len: expected an integer >= 2 (two marked steps), got {seq_len!r}")
+    check_int("seq_len", seq_len, 2, expected="an integer >= 2 (two marked steps)")
     values = rng.uniform(0.0, 1.0, size=(count, seq_len))
     half = seq_len // 2
     first = rng.integers(0, half, size=count)  # one marker in each half
@@ -124,8 +123,7 @@ def adding_data(count: int, seq_len: int, rng: np.random.Generator) -> SequenceB
 
 def copy_data(count: int, delay: int, rng: np.random.Generator) -> SequenceBatch:
     """`count` copy sequences of T + 20 symbol ids (T = `delay`): inputs and targets, both (count, T + 20) int64."""
-    if delay < 1:
-        raise ValueError(f"delay: expected an integer T >= 1, got {delay!r}")
+    check_int("delay", delay, 1, expected="an integer T >= 1")
     steps = delay + 2 * COPY_LENGTH
     data = rng.integers(1, 9, size=(count, COPY_LENGTH))  # a_1 .. a_8
     inputs = np.full((count, steps), _BLANK)
@@ -199,10 +197,52 @@ class SequenceModel(nn.Module):
 # -- tasks ---------------------------------------------------------------------------------------------------
 
 
+class _GeneratedTask:
+    """What the three tasks share: endless training batches and a fixed validation set, all from `data`.
+
+    A subclass sets `name` (its registered task name) and defines `data(count, rng)`: `count` sequences.
+    """
+
+    name: str
+
+    def __init__(self, options: Any, seed: int) -> None:
+        self.options, self.seed = options, seed
+        self.val_set = self.data(options.val_size, _val_rng(seed))
+
+    def data(self, count: int, rng: np.random.Generator) -> Any:
+        raise NotImplementedError
+
+    def train_batches(self, epoch: int) -> Iterator[Any]:
+        rng = _train_rng(self.seed, epoch)
+        for _ in range(self.options.batches_per_epoch):
+            yield self.data(self.options.batch_size, rng)
+
+    def val_batches(self) -> Iterator[Any]:
+        size = 500
+        for begin in range(0, self.options.val_size, size):
+            yield type(self.val_set)(*(t[begin : begin + size] for t in self.val_set))
+
+
+class _SequenceTask(_GeneratedTask):
+    """A task of `adding` or `copy`: a :class:`SequenceModel` of `input_size` inputs and `output_size` outputs."""
+
+    input_size: int
+    output_size: int
+
+    def build_model(self) -> nn.Module:
+        options = self.options
+        return SequenceModel(options.cell, self.input_size, options.hidden_size, self.output_size,
+                             init=options.init, recurrent_gain=options.recurrent_gain)
+
+
+def _check_sizes(options: Any, *names: str) -> None:
+    for name in ("hidden_size", "batch_size", "batches_per_epoch", "val_size", *names):
+        check_int(name, getattr(options, name), 1)
+
+
 def _check_common(options: Any) -> None:
     check(options.cell in CELLS, "cell", f"one of {CELLS}", options.cell)
-    for name in ("hidden_size", "batch_size", "batches_per_epoch", "val_size"):
-        check(getattr(options, name) >= 1, name, "an integer >= 1", getattr(options, name))
+    _check_sizes(options)
     check(options.recurrent_gain > 0, "recurrent_gain", "a value > 0", options.recurrent_gain)
     if options.init is not None:
         check_scheme(options.init)
@@ -221,30 +261,17 @@ class AddingOptions:
 
     def __post_init__(self) -> None:
         _check_common(self)
-        check(self.seq_len >= 2, "seq_len", "an integer >= 2", self.seq_len)
+        check_int("seq_len", self.seq_len, 2)
 
 
-class AddingTask:
+class AddingTask(_SequenceTask):
     """The Task for `adding` (see the module docstring); validation reports val_loss = MSE."""
 
-    def __init__(self, options: AddingOptions, seed: int) -> None:
-        self.options, self.seed = options, seed
-        self.val_set = adding_data(options.val_size, options.seq_len, _val_rng(seed))
+    name, input_size, output_size = "adding", 2, 1  # (value, marker) in, the sum out
+    options: AddingOptions
 
-    def build_model(self) -> nn.Module:
-        options = self.options
-        return SequenceModel(options.cell, 2, options.hidden_size, 1, init=options.init,
-                             recurrent_gain=options.recurrent_gain)
-
-    def train_batches(self, epoch: int) -> Iterator[SequenceBatch]:
-        rng = _train_rng(self.seed, epoch)
-        for _ in range(self.options.batches_per_epoch):
-            yield adding_data(self.options.batch_size, self.options.seq_len, rng)
-
-    def val_batches(self) -> Iterator[SequenceBatch]:
-        size = 500
-        for begin in range(0, self.options.val_size, size):
-            yield SequenceBatch(*(t[begin : begin + size] for t in self.val_set))
+    def data(self, count: int, rng: np.random.Generator) -> SequenceBatch:
+        return adding_data(count, self.options.seq_len, rng)
 
     def step(self, model: nn.Module, batch: SequenceBatch, state: Any) -> StepOutput:
         prediction = model(batch.inputs)[:, -1, 0]  # (B, T, 1) -> (B,): read after the last step
@@ -265,34 +292,21 @@ class CopyOptions:
 
     def __post_init__(self) -> None:
         _check_common(self)
-        check(self.delay >= 1, "delay", "an integer >= 1", self.delay)
+        check_int("delay", self.delay, 1)
 
 
-class CopyTask:
+class CopyTask(_SequenceTask):
     """The Task for `copy` (see the module docstring).
 
     Validation reports val_loss (cross-entropy per step, all T + 20 steps) and val_recall (accuracy on the 10
     recalled symbols; 1/8 by chance).
     """
 
-    def __init__(self, options: CopyOptions, seed: int) -> None:
-        self.options, self.seed = options, seed
-        self.val_set = copy_data(options.val_size, options.delay, _val_rng(seed))
+    name, input_size, output_size = "copy", COPY_SYMBOLS, COPY_SYMBOLS  # one-hot symbols in, logits out
+    options: CopyOptions
 
-    def build_model(self) -> nn.Module:
-        options = self.options
-        return SequenceModel(options.cell, COPY_SYMBOLS, options.hidden_size, COPY_SYMBOLS, init=options.init,
-                             recurrent_gain=options.recurrent_gain)
-
-    def train_batches(self, epoch: int) -> Iterator[SequenceBatch]:
-        rng = _train_rng(self.seed, epoch)
-        for _ in range(self.options.batches_per_epoch):
-            yield copy_data(self.options.batch_size, self.options.delay, rng)
-
-    def val_batches(self) -> Iterator[SequenceBatch]:
-        size = 500
-        for begin in range(0, self.options.val_size, size):
-            yield SequenceBatch(*(t[begin : begin + size] for t in self.val_set))
+    def data(self, count: int, rng: np.random.Generator) -> SequenceBatch:
+        return copy_data(count, self.options.delay, rng)
 
     def step(self, model: nn.Module, batch: SequenceBatch, state: Any) -> StepOutput:
         inputs = F.one_hot(batch.inputs, COPY_SYMBOLS).float()  # (B, T + 20) -> (B, T + 20, 10)
@@ -305,10 +319,8 @@ class CopyTask:
         return StepOutput(loss=loss, count=batch.targets.numel(), metrics=metrics)
 
 
-
-
-register_task("adding", AddingTask, options=AddingOptions)
-register_task("copy", CopyTask, options=CopyOptions)
+register_task(AddingTask.name, AddingTask, options=AddingOptions)
+register_task(CopyTask.name, CopyTask, options=CopyOptions)
 
 
 # -- variable lengths: the tail task ------------------------------------------------------------------------
@@ -397,31 +409,23 @@ class TailOptions:
     def __post_init__(self) -> None:
         check(self.cell in TAIL_CELLS, "cell", f"one of {TAIL_CELLS}", self.cell)
         check(self.variant in LENGTH_VARIANTS, "variant", f"one of {LENGTH_VARIANTS}", self.variant)
-        for name in ("hidden_size", "batch_size", "batches_per_epoch", "val_size", "tail"):
-            check(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
-        check(self.tail <= self.min_len, "min_len", f"an integer >= tail ({self.tail})", self.min_len)
-        check(self.min_len <= self.seq_len, "seq_len", f"an integer >= min_len ({self.min_len})", self.seq_len)
+        _check_sizes(self, "tail")
+        check_int("min_len", self.min_len, self.tail, expected=f"an integer >= tail ({self.tail})")
+        check_int("seq_len", self.seq_len, self.min_len, expected=f"an integer >= min_len ({self.min_len})")
 
 
-class TailTask:
+class TailTask(_GeneratedTask):
     """The Task for `tail` (see the module docstring): cross-entropy on h_n; validation adds val_accuracy."""
 
-    def __init__(self, options: TailOptions, seed: int) -> None:
-        self.options, self.seed = options, seed
-        self.val_set = tail_data(options.val_size, options.seq_len, options.min_len, options.tail, _val_rng(seed))
+    name = "tail"
+    options: TailOptions
+
+    def data(self, count: int, rng: np.random.Generator) -> TailBatch:
+        options = self.options
+        return tail_data(count, options.seq_len, options.min_len, options.tail, rng)
 
     def build_model(self) -> nn.Module:
         return TailClassifier(self.options.cell, 1, self.options.hidden_size, 2, self.options.variant)
-
-    def train_batches(self, epoch: int) -> Iterator[TailBatch]:
-        options, rng = self.options, _train_rng(self.seed, epoch)
-        for _ in range(options.batches_per_epoch):
-            yield tail_data(options.batch_size, options.seq_len, options.min_len, options.tail, rng)
-
-    def val_batches(self) -> Iterator[TailBatch]:
-        size = 500
-        for begin in range(0, self.options.val_size, size):
-            yield TailBatch(*(t[begin : begin + size] for t in self.val_set))
 
     def step(self, model: nn.Module, batch: TailBatch, state: Any) -> StepOutput:
         logits = model(batch.inputs, batch.lengths)  # (B, 2)
@@ -432,4 +436,4 @@ class TailTask:
         return StepOutput(loss=loss, count=batch.targets.numel(), metrics=metrics)
 
 
-register_task("tail", TailTask, options=TailOptions)
+register_task(TailTask.name, TailTask, options=TailOptions)
