@@ -76,11 +76,13 @@ class KindEntry(_Entry):
 
     ``tokenizer_sized``: a bundle of the kind needs a tokenizer whose size is ``model_config.vocab_size``
     (checked on save and load). ``routes``: the modules whose ``register_routes(app, settings)`` add the HTTP
-    routes ``rnnkit serve`` offers for the kind (rnnkit.serve.app)."""
+    routes ``rnnkit serve`` offers for the kind (rnnkit.serve.app). ``exports``: the formats ``rnnkit export``
+    writes for the kind (rnnkit.export)."""
 
     commands: tuple[str, ...] = ()
     tokenizer_sized: bool = False
     routes: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -90,6 +92,9 @@ class KindEntry(_Entry):
             raise TypeError(f"KindEntry: expected routes to be a tuple of module names, got {self.routes!r}")
         for module in self.routes:
             _check_module("KindEntry", module)
+        if not isinstance(self.exports, tuple) or not all(f in ("onnx", "torchscript") for f in self.exports):
+            raise ValueError(f"KindEntry: expected exports to be a tuple of 'onnx' and/or 'torchscript', "
+                             f"got {self.exports!r}")
 
 
 TASKS: tuple[TaskEntry, ...] = (
@@ -111,7 +116,8 @@ TASKS: tuple[TaskEntry, ...] = (
 
 KINDS: tuple[KindEntry, ...] = (
     KindEntry("language_model", "rnnkit.models.lm", ("serve", "export", "poem", "eval"), tokenizer_sized=True,
-              routes=("rnnkit.serve.routes_lm", "rnnkit.poems.serve")),  # /v1/poem: 400 unless a poem model
+              routes=("rnnkit.serve.routes_lm", "rnnkit.poems.serve"),  # /v1/poem: 400 unless a poem model
+              exports=("onnx", "torchscript")),
     KindEntry("classifier", "rnnkit.models.classifier", ("predict", "eval")),
     KindEntry("tagger", "rnnkit.models.tagger", ("predict", "eval")),
     KindEntry("seq2seq", "rnnkit.models.seq2seq", ("translate", "eval")),

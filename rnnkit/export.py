@@ -389,10 +389,14 @@ def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path |
     """
     if format not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
-    from rnnkit.bundle import load, require_kind
+    from rnnkit import catalog
+    from rnnkit.bundle import load, read_info, require_kind
 
+    info = read_info(bundle)
+    entry = catalog.kind_entry(info.get("kind", catalog.DEFAULT_KIND))
+    if entry is None or format not in entry.exports:  # the catalog says which kinds export to which formats
+        require_kind(info, "language_model", "export")
     loaded = load(bundle)
-    require_kind(loaded.info, "language_model", "export")
     model = loaded.model.float().eval()
     inputs, outputs = lm_io_names(model.config.cell)
     default = "model.onnx" if format == "onnx" else "model.torchscript.pt"

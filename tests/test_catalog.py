@@ -159,3 +159,25 @@ def test_the_server_imports_no_application():
     assert "rnnkit.serve.routing" in imported["app.py"]  # the source was read
     assert {file: [n for n in names if n.startswith(applications)] for file, names in imported.items()} == dict.fromkeys(
         imported, [])
+
+
+def test_a_kind_declares_its_export_formats_and_export_reads_them(tmp_path):
+    import json
+
+    from rnnkit.export import export_bundle
+
+    assert catalog.kind_entry("language_model").exports == ("onnx", "torchscript")
+    assert catalog.kind_entry("classifier").exports == ()
+    with pytest.raises(ValueError, match="expected exports to be a tuple of 'onnx' and/or 'torchscript'"):
+        catalog.KindEntry("x", "rnnkit.x", exports=("tflite",))
+    from rnnkit.models import LanguageModel, LanguageModelConfig
+    from rnnkit.text import Tokenizer
+
+    tokenizer = Tokenizer.build(["abc"])
+    model = LanguageModel(LanguageModelConfig(vocab_size=len(tokenizer), embedding_size=4, hidden_size=4))
+    path = bundle.save(tmp_path / "b", model, tokenizer, task="t")
+    info = json.loads((path / "bundle.json").read_text())
+    info["kind"] = "classifier"
+    (path / "bundle.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="needs a 'language_model' bundle, got kind 'classifier'; use rnnkit predict"):
+        export_bundle(path, format="torchscript")
