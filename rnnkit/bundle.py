@@ -180,22 +180,7 @@ def save(
     Returns the folder. bundle.json is written last, so a folder with bundle.json is complete.
     """
     kind = _kind_of(model)
-    if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
-        raise TypeError(f"save: tokenizer must be an rnnkit Tokenizer or None, got {type(tokenizer).__name__}")
-    if _tokenizer_sized(kind):
-        if tokenizer is None:
-            raise TypeError("save: a language model needs its tokenizer, got None")
-        if model.config.vocab_size != len(tokenizer):
-            raise ValueError(f"save: the model's vocab_size {model.config.vocab_size} differs from the tokenizer's "
-                             f"size {len(tokenizer)}")
-    tokenizers = dict(tokenizers or {})
-    for name, value in tokenizers.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"tokenizers: expected identifier names such as 'target', got {name!r}")
-        if not isinstance(value, Tokenizer):
-            raise TypeError(f"tokenizers[{name!r}]: expected an rnnkit Tokenizer, got {type(value).__name__}")
-    if not isinstance(task, str) or not task:
-        raise ValueError(f"task: expected a non-empty str, got {task!r}")
+    tokenizers = _check_save_arguments(kind, model, tokenizer, tokenizers, task)
     from rnnkit import __version__
 
     path = Path(path)
@@ -231,6 +216,27 @@ def save(
     (path / (BUNDLE_FILE + ".partial")).write_text(text, encoding="utf-8")
     os.replace(path / (BUNDLE_FILE + ".partial"), path / BUNDLE_FILE)
     return path
+
+
+def _check_save_arguments(kind: str, model: torch.nn.Module, tokenizer, tokenizers, task) -> dict[str, Tokenizer]:
+    """save's arguments checked; returns the further tokenizers as a dict."""
+    if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"save: tokenizer must be an rnnkit Tokenizer or None, got {type(tokenizer).__name__}")
+    if _tokenizer_sized(kind):
+        if tokenizer is None:
+            raise TypeError("save: a language model needs its tokenizer, got None")
+        if model.config.vocab_size != len(tokenizer):
+            raise ValueError(f"save: the model's vocab_size {model.config.vocab_size} differs from the tokenizer's "
+                             f"size {len(tokenizer)}")
+    tokenizers = dict(tokenizers or {})
+    for name, value in tokenizers.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"tokenizers: expected identifier names such as 'target', got {name!r}")
+        if not isinstance(value, Tokenizer):
+            raise TypeError(f"tokenizers[{name!r}]: expected an rnnkit Tokenizer, got {type(value).__name__}")
+    if not isinstance(task, str) or not task:
+        raise ValueError(f"task: expected a non-empty str, got {task!r}")
+    return tokenizers
 
 
 def _new_file_mode() -> int:
