@@ -391,6 +391,7 @@ def detect(
     typer.echo(f"flagged {int(result.flags.sum())} of {len(result.flags)} rows (threshold {result.threshold:.4g}); "
                f"wrote {result.csv} and {result.png}")
 
+
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A classifier or tagger bundle folder, e.g. runs/sst2/bundle.")],
