@@ -116,7 +116,8 @@ TASKS: tuple[TaskEntry, ...] = (
 
 KINDS: tuple[KindEntry, ...] = (
     KindEntry("language_model", "rnnkit.models.lm", ("serve", "export", "poem", "eval"), tokenizer_sized=True,
-              routes=("rnnkit.serve.routes_lm", "rnnkit.poems.serve"),  # /v1/poem: 400 unless a poem model
+              # /v1/generate, /v1/completions and /v1/models, /v1/poem (400 unless a poem model)
+              routes=("rnnkit.serve.routes_lm", "rnnkit.serve.routes_openai", "rnnkit.poems.serve"),
               exports=("onnx", "torchscript")),
     KindEntry("classifier", "rnnkit.models.classifier", ("predict", "eval")),
     KindEntry("tagger", "rnnkit.models.tagger", ("predict", "eval")),

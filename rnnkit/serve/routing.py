@@ -19,7 +19,7 @@ from rnnkit.decoding import DecodingOptions
 from rnnkit.serve.schemas import GenerateRequest, PoemRequest
 from rnnkit.serve.worker import DONE, ERROR, TOKEN, Job, QueueFull
 
-__all__ = ["answer", "decoding_options", "invalid", "invalid_value", "ready"]
+__all__ = ["answer", "decoding_options", "events", "invalid", "invalid_value", "ready", "submit"]
 
 
 def ready(request: Request):
@@ -114,3 +114,7 @@ def answer(state, job: Job, stream: bool, tokenizer, finish):
 
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+# for route modules that read a job's events themselves (rnnkit.serve.routes_openai)
+submit, events = _submit, _events
