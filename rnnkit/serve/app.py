@@ -7,7 +7,8 @@
     POST /v1/predict    not served yet: the app serves language-model bundles only, so it answers 400
     GET  /health        200 once the model is loaded; 503 outside the lifespan (under uvicorn, which listens
                         only inside it, a request then gets a refused connection instead)
-    GET  /metrics       Prometheus text: requests, latency histogram, tokens, errors, queue depth
+    GET  /metrics       Prometheus text (prometheus_client): requests and latency by route, tokens, errors,
+                        queue depth, batch sizes, model info
     GET  /              the playground page; GET /docs the OpenAPI docs
 
 This module is the core (lifespan, limits, metrics, health, batching); the routes of the bundle kind it
@@ -34,10 +35,11 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from rnnkit import catalog
-from rnnkit.serve.metrics import Metrics
+from rnnkit.serve.metrics import OTHER_ROUTE, Metrics
 from rnnkit.serve.playground import PAGE
 from rnnkit.serve.routing import ready
 from rnnkit.serve.schemas import Health, PredictRequest
@@ -122,8 +124,11 @@ def _add_core_routes(app: FastAPI, metrics: Metrics) -> None:
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus(request: Request):
-        depth = request.app.state.batcher.depth() if hasattr(request.app.state, "batcher") else 0
-        return PlainTextResponse(metrics.render(depth), media_type="text/plain; version=0.0.4")
+        state = request.app.state
+        if hasattr(state, "bundle"):
+            metrics.describe_model(state.bundle.info, _version())
+        depth = state.batcher.depth() if hasattr(state, "batcher") else 0
+        return Response(metrics.render(depth), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def playground():
@@ -180,7 +185,7 @@ class _LimitsAndMetrics:
             return await self.app(scope, receive, send)
         start, status = time.perf_counter(), [500]
         path = scope.get("path", "")
-        label = path if path in self.paths else "other"
+        label = path if path in self.paths else OTHER_ROUTE  # route templates only: raw paths are unbounded
 
         async def send_recording(message):
             if message["type"] == "http.response.start":

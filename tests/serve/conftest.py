@@ -27,3 +27,17 @@ def text_bundle(tmp_path_factory):
     torch.manual_seed(1)
     model = LanguageModel(LanguageModelConfig(vocab_size=len(tokenizer), embedding_size=8, hidden_size=8, cell="gru"))
     return load(save(tmp_path_factory.mktemp("text") / "bundle", model, tokenizer, task="word_lm"))
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
+    """Prometheus text parsed by prometheus_client: {(sample name, sorted label pairs): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+@pytest.fixture
+def samples():
+    """The parser of /metrics answers: ``samples(text)[name, (("label", "value"), ...)]`` is a sample's value."""
+    return _samples

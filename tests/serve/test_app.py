@@ -7,6 +7,7 @@ pytest.importorskip("fastapi", reason="the serve extra (fastapi, httpx) is not i
 pytest.importorskip("httpx", reason="the serve extra (fastapi, httpx) is not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
+from prometheus_client import CONTENT_TYPE_LATEST  # noqa: E402
 
 from rnnkit.decoding import ban_special_tokens, generate, temperature, top_k  # noqa: E402
 from rnnkit.poems import write_poems  # noqa: E402
@@ -233,16 +234,17 @@ def test_predict_and_poem_answer_400_for_the_wrong_bundle(poet, text_bundle):
         assert "".join(pieces).strip() == events(words)[-1][1]["text"]  # words come with their spaces
 
 
-def test_metrics_count_requests_tokens_and_errors(poet):
+def test_metrics_count_requests_tokens_and_errors(poet, samples):
     poet.post("/v1/generate", json={"max_new_tokens": 5, "seed": 1})
     poet.post("/v1/generate", json={"max_new_tokens": -1})
-    text = poet.get("/metrics").text
-    assert 'rnnkit_requests_total{method="POST",path="/v1/generate",status="200"} 1' in text
-    assert 'rnnkit_requests_total{method="POST",path="/v1/generate",status="422"} 1' in text
-    assert 'rnnkit_request_duration_seconds_bucket{path="/v1/generate",le="+Inf"} 2' in text
-    tokens = next(line for line in text.splitlines() if line.startswith("rnnkit_tokens_generated_total "))
-    assert 1 <= int(tokens.split()[1]) <= 5
-    assert 'rnnkit_errors_total{kind="http_422"} 1' in text and "rnnkit_queue_depth 0" in text
+    answer = poet.get("/metrics")
+    assert answer.headers["content-type"] == CONTENT_TYPE_LATEST
+    values = samples(answer.text)
+    assert values["rnnkit_requests_total", (("method", "POST"), ("route", "/v1/generate"), ("status", "200"))] == 1
+    assert values["rnnkit_requests_total", (("method", "POST"), ("route", "/v1/generate"), ("status", "422"))] == 1
+    assert values["rnnkit_request_duration_seconds_bucket", (("le", "+Inf"), ("route", "/v1/generate"))] == 2
+    assert 1 <= values["rnnkit_tokens_generated_total", ()] <= 5
+    assert values["rnnkit_errors_total", (("kind", "http_422"),)] == 1 and values["rnnkit_queue_depth", ()] == 0
 
 
 def test_health_is_503_before_the_model_is_loaded(poem_bundle):
