@@ -9,8 +9,8 @@ an application is one folder plus entries here:
 * a **bundle kind** (``"kind"`` in bundle.json): :class:`KindEntry`, the module whose import calls
   ``rnnkit.bundle.register_kind(KIND, ModelClass, ConfigClass)``, and the ``rnnkit`` commands that take a
   bundle of that kind (the first is the hint an error names);
-* an **experiment** (``rnnkit experiment NAME``): :class:`ExperimentEntry`, the module with ``run``,
-  ``QUICK`` and ``FULL`` (see rnnkit.experiments).
+* an **experiment** (``rnnkit experiment NAME``): :class:`ExperimentEntry`, the module that declares
+  ``EXPERIMENT``, an rnnkit.experiments.grid.Experiment (see docs/experiments.md);
 
 Nothing here is imported at import time: this module holds strings only.
 
@@ -66,7 +66,7 @@ class TaskEntry(_Entry):
 
 
 class ExperimentEntry(_Entry):
-    """An experiment name and its module (``run(settings, out, quick=...)``, ``QUICK``, ``FULL``)."""
+    """An experiment name and the module that declares it as ``EXPERIMENT`` (rnnkit.experiments.grid)."""
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ class CompletionRequest(BaseModel):
     def _neutral(self):
         unsupported = {"echo": self.echo is not False, "logprobs": self.logprobs is not None,
                        "suffix": self.suffix not in (None, ""), "presence_penalty": self.presence_penalty != 0,
-                       "frequency_penalty": self.frequency_penalty != 0, "logit_bias": bool(self.logit_bias),
+                       "frequency_penalty": self.frequency_penalty != 0, "logit_bias": any(v != 0 for v in (self.logit_bias or {}).values()),
                        "best_of": self.best_of not in (None, self.n)}
         for name, refused in unsupported.items():
             if refused:
