@@ -167,6 +167,8 @@ class LanguageModel(nn.Module):
         """(B, T, F) -> (B, T, V) logits (log-probabilities with adaptive softmax)."""
         if self.adaptive:
             return self.output.log_prob(features.flatten(0, 1)).unflatten(0, features.shape[:2])
+        if not isinstance(self.output, nn.Linear):  # an int8 Linear (rnnkit.quantize) multiplies by itself
+            return self.output(features)
         return linear(features, self.output.weight, self.output.bias)  # cached layout in CPU inference
 
     def nll(self, features: Tensor, targets: Tensor) -> Tensor:
