@@ -3,8 +3,9 @@ and the quality cost on a trained poem bundle.
 
     .venv/bin/python benchmarks/quantize.py [--bundle runs/demo/bundle] [--repeats 5]
 
-Speed: greedy decoding of 64 new tokens after a 16-token prompt, tokens/s, 1 torch thread, float32 and int8
-models alternating, median of the repeats; two random-weight LSTM language models: the demo's shape (vocabulary
+Speed: greedy decoding of 64 new tokens after a 16-token prompt, tokens/s, 1 thread, alternating, median of
+the repeats: PyTorch float32 and int8 (rnnkit.quantize), and onnxruntime float32 and int8 (rnnkit export,
+--quantize int8) fed one token at a time with the state carried; two random-weight LSTM language models: the demo's shape (vocabulary
 5,533, embedding 256, 1 x 384, adaptive softmax) and benchmarks/generate.py's (vocabulary 6,000, 256, 2 x 512,
 full softmax). Quality (with --bundle): validation nats per character of the bundle's own task and split,
 float32 and int8. Writes benchmarks/results/quantize.json and prints a table.
@@ -43,22 +44,59 @@ def tokens_per_second(model, batch: int, vocab_size: int, new_tokens: int = 64) 
     return batch * new_tokens / (time.perf_counter() - start)
 
 
+def onnx_tokens_per_second(session, config, batch: int, new_tokens: int = 64) -> float:
+    """Greedy decoding with an exported graph: the prompt in one call, then one token per call."""
+    import numpy as np
+
+    prompt = torch.randint(0, config.vocab_size, (batch, 16), generator=torch.Generator().manual_seed(batch))
+    names = [i.name for i in session.get_inputs()]
+    states = [np.zeros((config.num_layers, batch, config.hidden_size), np.float32) for _ in names[2:]]
+    start = time.perf_counter()
+    tokens, lengths = prompt.numpy(), np.full((batch,), 16, np.int64)
+    for _ in range(new_tokens):
+        logits, *states = session.run(None, dict(zip(names, (tokens, lengths, *states), strict=True)))
+        tokens, lengths = logits[:, -1].argmax(-1)[:, None].astype(np.int64), np.ones((batch,), np.int64)
+    return batch * new_tokens / (time.perf_counter() - start)
+
+
+def _sessions(model: LanguageModel, folder: Path) -> dict:
+    import onnxruntime
+
+    from rnnkit.bundle import save
+    from rnnkit.export import export_bundle
+    from rnnkit.text import Tokenizer
+    from rnnkit.text.tokenizer import SPECIAL_TOKENS
+
+    tokenizer = Tokenizer([*SPECIAL_TOKENS, *(f"t{i}" for i in range(model.config.vocab_size - 4))])  # right size
+    bundle = save(folder / "bundle", model, tokenizer, task="benchmark")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    files = {"onnx fp32": export_bundle(bundle).path, "onnx int8": export_bundle(bundle, quantize="int8").path}
+    return {label: onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            for label, path in files.items()}
+
+
 def speed(repeats: int) -> list[dict]:
+    import tempfile
+
     rows = []
     for name, config in SHAPES.items():
         torch.manual_seed(0)
         fp32 = LanguageModel(config).eval()
-        int8 = quantize_dynamic(fp32)
+        models = {"fp32": fp32, "int8": quantize_dynamic(fp32)}
+        with tempfile.TemporaryDirectory() as folder:
+            sessions = _sessions(fp32, Path(folder))
         for batch in (1, 32):
-            runs = {"fp32": [], "int8": []}
+            runs = {label: [] for label in (*models, *sessions)}
             for _ in range(repeats):
-                for label, model in (("fp32", fp32), ("int8", int8)):
+                for label, model in models.items():
                     runs[label].append(tokens_per_second(model, batch, config.vocab_size))
+                for label, session in sessions.items():
+                    runs[label].append(onnx_tokens_per_second(session, config, batch))
             row = {"model": name, "batch": batch, **{k: statistics.median(v) for k, v in runs.items()}}
-            row["speed-up"] = row["int8"] / row["fp32"]
             rows.append(row)
-            print(f"{name:36s} batch {batch:2d}  fp32 {row['fp32']:8.1f}  int8 {row['int8']:8.1f} tokens/s  "
-                  f"x{row['speed-up']:.2f}", flush=True)
+            print(f"{name:36s} batch {batch:2d}  " + "  ".join(f"{k} {row[k]:8.1f}" for k in runs) + " tokens/s",
+                  flush=True)
     return rows
 
 

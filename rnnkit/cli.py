@@ -303,6 +303,8 @@ def export_(
     format: Annotated[str, typer.Option("--format", help="onnx | torchscript")] = "onnx",
     out: Annotated[Path | None, typer.Option("--out", help="File to write (default BUNDLE/model.onnx or "
                                                             "BUNDLE/model.torchscript.pt).")] = None,
+    quantize: Annotated[str | None, typer.Option("--quantize", help="int8: ONNX with int8 weights "
+                                                                     "(onnxruntime), default BUNDLE/model.int8.onnx.")] = None,
 ) -> None:
     """Export a language-model bundle to ONNX (opset 17) or TorchScript, checked against PyTorch.
 
@@ -319,11 +321,14 @@ def export_(
     elif bundle.is_dir():  # without --out the file goes into the bundle folder
         _check_writable(bundle, "BUNDLE (the export goes into it without --out)")
     try:
-        result = export_bundle(bundle, format=format, out=out)
+        result = export_bundle(bundle, format=format, out=out, quantize=quantize)
     except (ValueError, TypeError, OSError, ImportError) as error:
         _fail(error)
+    check = (f"int8; largest difference to PyTorch {result.max_abs_error:.2g}, most probable token PyTorch's at "
+             f"{result.argmax_agreement:.0%} of the check positions" if result.quantize
+             else f"largest difference to PyTorch {result.max_abs_error:.2g}")
     typer.echo(f"wrote {result.path} ({result.format}; inputs {', '.join(result.inputs)}; outputs "
-               f"{', '.join(result.outputs)}; largest difference to PyTorch {result.max_abs_error:.2g})")
+               f"{', '.join(result.outputs)}; {check})")
 
 
 @app.command()

@@ -54,6 +54,8 @@ logger = logging.getLogger(__name__)
 FORMATS = ("onnx", "torchscript")
 DEFAULT_OPSET = 17
 TOLERANCE = 1e-5  # the largest |ONNX or TorchScript - PyTorch| export_bundle accepts on its check batch
+INT8_AGREEMENT = 0.9  # int8 ONNX: the least share of check positions whose most probable token must be PyTorch's
+QUANTIZE = (None, "int8")
 
 
 class ExportResult(NamedTuple):
@@ -62,6 +64,8 @@ class ExportResult(NamedTuple):
     inputs: list[str]  # graph input names, in order
     outputs: list[str]  # graph output names, in order
     max_abs_error: float  # largest difference to PyTorch on a check batch of mixed lengths
+    quantize: str | None = None  # "int8": the file holds int8 weights (onnxruntime's dynamic quantization)
+    argmax_agreement: float | None = None  # int8: share of check positions whose most probable token is PyTorch's
 
 
 # -- the scripted recurrence ------------------------------------------------------------------------------
@@ -376,7 +380,7 @@ def _check_batch(model: nn.Module, generator: torch.Generator) -> tuple[Tensor, 
 
 
 def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path | None = None,
-                  opset: int = DEFAULT_OPSET) -> ExportResult:
+                  opset: int = DEFAULT_OPSET, quantize: str | None = None) -> ExportResult:
     """Export a language-model bundle and check the file against PyTorch on a batch of mixed lengths.
 
     Args:
@@ -384,11 +388,20 @@ def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path |
         format: ``"onnx"`` (needs the ``export`` extra: onnx, onnxruntime) or ``"torchscript"``.
         out: the file to write; default ``<bundle>/model.onnx`` or ``<bundle>/model.torchscript.pt``.
         opset: ONNX opset, >= 17.
+        quantize: ``"int8"`` (ONNX only): the float graph, once checked, is quantized by onnxruntime's
+            ``quantize_dynamic`` (int8 weights, activations quantized per call) into ``out`` (default
+            ``<bundle>/model.int8.onnx``); its check is that the most probable next token is PyTorch's at
+            ``INT8_AGREEMENT`` of the check positions or more, and the largest difference is reported.
 
     Raises ValueError when the exported file's outputs differ from PyTorch's by more than 1e-5.
     """
     if format not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {format!r}")
+    if quantize not in QUANTIZE:
+        raise ValueError(f"quantize: expected one of {QUANTIZE}, got {quantize!r}")
+    if quantize and format != "onnx":
+        raise ValueError(f"quantize: int8 export writes ONNX (onnxruntime's quantization); got format={format!r}, "
+                         "use --format onnx")
     from rnnkit import catalog
     from rnnkit.bundle import load, read_info, require_kind
 
@@ -399,8 +412,9 @@ def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path |
     loaded = load(bundle)
     model = loaded.model.float().eval()
     inputs, outputs = lm_io_names(model.config.cell)
-    default = "model.onnx" if format == "onnx" else "model.torchscript.pt"
+    default = ("model.int8.onnx" if quantize else "model.onnx") if format == "onnx" else "model.torchscript.pt"
     path = Path(out) if out is not None else loaded.path / default
+    final, path = path, (path.with_name(path.name + ".float.onnx") if quantize else path)
     path.parent.mkdir(parents=True, exist_ok=True)
     graph = _LanguageModelGraph(model)
     example = _check_batch(model, torch.Generator().manual_seed(0))
@@ -418,7 +432,25 @@ def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path |
         raise ValueError(f"export: {path} differs from PyTorch by {error:.3g} (more than {TOLERANCE}); please "
                          "report it with the bundle's model_config")
     logger.info("exported %s: largest difference to PyTorch %.3g", path, error)
+    if quantize:
+        return _quantize_onnx(path, final, graph, inputs, outputs)
     return ExportResult(path, format, inputs, outputs, error)
+
+
+def _quantize_onnx(source: Path, path: Path, graph: nn.Module, inputs: list[str], outputs: list[str]) -> ExportResult:
+    """onnxruntime's dynamic int8 quantization of the checked float graph ``source`` into ``path``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    try:
+        quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8)
+    finally:
+        source.unlink(missing_ok=True)
+    error, agreement = verify(path, graph, "onnx", inputs, agreement=True)
+    if agreement < INT8_AGREEMENT:
+        raise ValueError(f"export: the int8 graph {path} picks PyTorch's most probable token at only "
+                         f"{agreement:.0%} of the check positions (expected >= {INT8_AGREEMENT:.0%})")
+    logger.info("exported %s (int8): largest difference %.3g, argmax agreement %.3f", path, error, agreement)
+    return ExportResult(path, "onnx", inputs, outputs, error, "int8", agreement)
 
 
 def _state_shapes_like_inputs(path: Path, state_inputs: list[str], state_outputs: list[str]) -> None:
@@ -435,9 +467,10 @@ def _state_shapes_like_inputs(path: Path, state_inputs: list[str], state_outputs
     onnx.save(model, str(path))
 
 
-def verify(path: Path, graph: nn.Module, format: str, inputs: list[str]) -> float:
+def verify(path: Path, graph: nn.Module, format: str, inputs: list[str], agreement: bool = False):
     """Largest |exported - PyTorch| over the outputs, on a check batch other than the one traced with
-    (another batch size and length, mixed lengths)."""
+    (another batch size and length, mixed lengths); with ``agreement``, also the share of valid positions
+    whose most probable token is PyTorch's."""
     generator = torch.Generator().manual_seed(1)
     config = graph.model.config
     tokens = torch.randint(0, config.vocab_size, (4, 9), generator=generator)
@@ -448,7 +481,12 @@ def verify(path: Path, graph: nn.Module, format: str, inputs: list[str]) -> floa
     with torch.no_grad():
         expected = graph(*args)
     got = run_exported(path, format, dict(zip(inputs, args, strict=True)))
-    return max(float((torch.as_tensor(g) - e).abs().max()) for g, e in zip(got, expected, strict=True))
+    error = max(float((torch.as_tensor(g) - e).abs().max()) for g, e in zip(got, expected, strict=True))
+    if not agreement:
+        return error
+    valid = torch.arange(tokens.size(1))[None, :] < lengths[:, None]  # (B, T)
+    same = torch.as_tensor(got[0]).argmax(-1) == expected[0].argmax(-1)
+    return error, float(same[valid].float().mean())
 
 
 def run_exported(path: str | Path, format: str, feeds: dict[str, Any]) -> list[Any]:

@@ -188,3 +188,28 @@ def test_onnx_dimensions_have_meaningful_names(tmp_path, options):
     assert dims["logits"] == ["batch", "time", vocab]
     for name in ["h0", "h_n"] + (["c0", "c_n"] if model.config.cell == "lstm" else []):
         assert dims[name] == [layers, "batch", hidden], name  # the state out has the shape of the state in
+
+
+@pytest.mark.parametrize("options", [dict(), dict(cell="gru", num_layers=2)])
+def test_int8_onnx_export_is_quantized_and_checked(tmp_path, options):
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from rnnkit.export import INT8_AGREEMENT, export_bundle
+
+    path, _, _ = tiny_bundle(tmp_path, hidden_size=32, **options)
+    result = export_bundle(path, format="onnx", quantize="int8")
+    assert result.path == path / "model.int8.onnx" and result.quantize == "int8"
+    assert result.argmax_agreement >= INT8_AGREEMENT and result.max_abs_error > 0
+    assert sorted(p.name for p in path.iterdir() if "onnx" in p.name) == ["model.int8.onnx"]  # no float leftover
+    ops = {node.op_type for node in onnx.load(str(result.path)).graph.node}
+    assert ops & {"DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul"}, ops
+
+
+def test_int8_export_needs_onnx(tmp_path):
+    from rnnkit.export import export_bundle
+
+    path, _, _ = tiny_bundle(tmp_path)
+    with pytest.raises(ValueError, match="quantize: int8 export writes ONNX"):
+        export_bundle(path, format="torchscript", quantize="int8")
+    with pytest.raises(ValueError, match=r"quantize: expected one of \(None, 'int8'\), got 'int4'"):
+        export_bundle(path, quantize="int4")
