@@ -118,8 +118,9 @@ KINDS: tuple[KindEntry, ...] = (
     KindEntry("language_model", "rnnkit.models.lm", ("serve", "export", "poem", "eval"), tokenizer_sized=True,
               routes=("rnnkit.serve.routes_lm", "rnnkit.poems.serve"),  # /v1/poem: 400 unless a poem model
               exports=("onnx", "torchscript")),
-    KindEntry("classifier", "rnnkit.models.classifier", ("predict", "eval")),
-    KindEntry("tagger", "rnnkit.models.tagger", ("predict", "eval")),
+    KindEntry("classifier", "rnnkit.models.classifier", ("predict", "eval", "serve"),
+              routes=("rnnkit.serve.routes_predict",)),  # /v1/predict (texts; not numeric series yet)
+    KindEntry("tagger", "rnnkit.models.tagger", ("predict", "eval", "serve"), routes=("rnnkit.serve.routes_predict",)),
     KindEntry("seq2seq", "rnnkit.models.seq2seq", ("translate", "eval")),
     KindEntry("forecaster", "rnnkit.timeseries.models", ("forecast", "detect", "eval")),
     KindEntry("autoencoder", "rnnkit.timeseries.models", ("detect", "eval")),

@@ -19,7 +19,7 @@ from rnnkit.decoding import DecodingOptions
 from rnnkit.serve.schemas import GenerateRequest, PoemRequest
 from rnnkit.serve.worker import DONE, ERROR, TOKEN, Job, QueueFull
 
-__all__ = ["answer", "decoding_options", "invalid", "invalid_value", "ready"]
+__all__ = ["answer", "decoding_options", "invalid", "invalid_value", "ready", "submit"]
 
 
 def ready(request: Request):
@@ -48,9 +48,10 @@ def decoding_options(body: GenerateRequest | PoemRequest) -> DecodingOptions:
         invalid_value(error, type(body))
 
 
-def _submit(state, job: Job) -> None:
+def submit(state, job):
+    """Queue ``job`` on the app's worker; 429 with Retry-After when the queue is full."""
     try:
-        state.batcher.submit(job)
+        return state.batcher.submit(job)
     except QueueFull as error:
         state.metrics.count_error("queue_full")
         raise HTTPException(429, f"too many requests: {error}; retry after {state.settings.retry_after} s",
@@ -76,7 +77,7 @@ def _events(job: Job, timeout: float) -> Iterator[tuple]:
 
 
 def answer(state, job: Job, stream: bool, tokenizer, finish):
-    _submit(state, job)
+    submit(state, job)
     timeout = state.settings.request_timeout
     if not stream:
         tokens: list[int] = []
