@@ -177,9 +177,9 @@ def _add_predict_route(app: FastAPI) -> None:
     def predict(body: PredictRequest, request: Request):
         state = ready(request)
         info = state.bundle.info or {}
-        raise HTTPException(400, f"this bundle holds a language model (task {info.get('task')!r}) and this server "
-                                 "serves language models only; /v1/predict is not served yet. Use /v1/generate or "
-                                 "/v1/poem here, and rnnkit predict for classifier and tagger bundles.")
+        raise HTTPException(400, f"this bundle holds a language model (task {info.get('task')!r}), for which "
+                                 "/v1/predict is not served yet: it serves classifier and tagger bundles. Use "
+                                 "/v1/generate or /v1/poem here.")
 
 
 def serve(bundle: Any, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSettings | None = None,
