@@ -331,7 +331,7 @@ def serve(
     bundle: Annotated[Path, typer.Argument(help="A model bundle folder.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Requests decoded together (1: no batching).")] = 8,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Requests run together (1: no batching).")] = 8,
 ) -> None:
     """Serve a bundle over HTTP: language models /v1/generate and /v1/poem, classifiers and taggers /v1/predict;
     /health, /metrics, /docs and a playground at /."""

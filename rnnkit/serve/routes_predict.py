@@ -1,7 +1,8 @@
 """POST /v1/predict for classifier and tagger bundles (rnnkit.predict), with dynamic batching.
 
-Requests that arrive within ``ServerSettings.batch_window`` seconds of the first waiting one run together,
-as one call of rnnkit.predict.predict on all their texts (up to ``max_inputs`` texts), in one worker thread
+Requests that arrive within ``ServerSettings.batch_window`` seconds of the first waiting one run together
+(up to ``max_batch`` requests and ``max_inputs`` texts), as one call of rnnkit.predict.predict on all their
+texts, in one worker thread
 that owns the model. A request's answer does not depend on its neighbours: predict() pads each text to the
 batch's longest and reads it with its own length, so only the order of floating-point sums may differ
 (~1e-7 in a probability). A batch in which one request's texts are refused (empty, or every token unknown)
@@ -65,8 +66,9 @@ def register_routes(app: FastAPI, settings) -> None:
 
 
 def start_worker(bundle, settings, metrics) -> PredictBatcher:
-    return PredictBatcher(bundle, max_inputs=settings.max_inputs, max_queue=settings.max_queue,
-                          window=settings.batch_window, on_batch=metrics.observe_batch).start()
+    return PredictBatcher(bundle, max_batch=settings.max_batch, max_inputs=settings.max_inputs,
+                          max_queue=settings.max_queue, window=settings.batch_window,
+                          on_batch=metrics.observe_batch).start()
 
 
 def _answer(item) -> dict[str, Any]:
@@ -95,16 +97,20 @@ class PredictBatcher(Worker):
 
     Args:
         bundle: a loaded classifier or tagger Bundle (model in eval mode).
+        max_batch: jobs run together at most; 1 turns batching off (one job at a time).
         max_inputs: texts run in one predict() call at most (a job is never split).
         max_queue: jobs waiting at most; past it ``submit`` raises QueueFull.
         window: seconds a batch waits for more jobs after its first one.
         on_batch: called with each batch's number of jobs (metrics).
     """
 
-    def __init__(self, bundle, *, max_inputs: int = 64, max_queue: int = 32, window: float = 0.005,
-                 on_batch=lambda size: None):
+    def __init__(self, bundle, *, max_batch: int = 8, max_inputs: int = 64, max_queue: int = 32,
+                 window: float = 0.005, on_batch=lambda size: None):
+        if max_batch < 1 or max_inputs < 1:
+            raise ValueError(f"max_batch, max_inputs: expected >= 1, got {max_batch}, {max_inputs}")
         super().__init__(max_queue=max_queue, name="rnnkit-predict")
-        self.bundle, self.max_inputs, self.window, self.on_batch = bundle, max_inputs, window, on_batch
+        self.bundle, self.max_batch, self.max_inputs = bundle, max_batch, max_inputs
+        self.window, self.on_batch = window, on_batch
 
     def _run(self) -> None:
         while True:
@@ -116,7 +122,7 @@ class PredictBatcher(Worker):
                 continue
             batch, count, held = [first], len(first.inputs), None
             closes = time.monotonic() + self.window
-            while count < self.max_inputs:
+            while count < self.max_inputs and len(batch) < self.max_batch:
                 try:
                     job = self.queue.get(timeout=max(0.0, closes - time.monotonic()))
                 except queue.Empty:

@@ -74,15 +74,20 @@ def test_health_metrics_and_docs_work_for_a_classifier(classifier):
     assert schema["components"]["schemas"]["PredictRequest"]["examples"][0]["inputs"]
 
 
-def _run_together(bundle, requests: list[list[str]]) -> list:
-    """Run ``requests`` as one batch of the worker (queued before it starts, so it takes them all at once)."""
-    batcher = PredictBatcher(load(bundle), max_inputs=64, window=0.2)
+def _run_queued(bundle, requests: list[list[str]], **options) -> tuple[list, list[int]]:
+    """Queue ``requests`` on a worker before it starts (so it finds them all waiting); their results and the
+    sizes of the batches it ran."""
     batches: list[int] = []
-    batcher.on_batch = batches.append
+    batcher = PredictBatcher(load(bundle), window=0.2, on_batch=batches.append, **options)
     jobs = [batcher.submit(PredictJob(inputs)) for inputs in requests]
     batcher.start()
     results = [job.result.get(timeout=30) for job in jobs]
     batcher.stop()
+    return results, batches
+
+
+def _run_together(bundle, requests: list[list[str]]) -> list:
+    results, batches = _run_queued(bundle, requests)
     assert batches == [len(requests)]  # one batch: they did run together
     return results
 
@@ -110,6 +115,18 @@ def test_a_refused_request_in_a_batch_does_not_fail_the_others(classifier_bundle
     (first, second) = _run_together(classifier_bundle, [["a fine film"], ["a film", ""]])
     assert first[0] == 200 and first[1][0].label == predict(classifier_bundle, ["a fine film"])[0].label
     assert second[0] == 422 and second[1].startswith("inputs[1]: ")  # its own index, not the batch's
+
+
+def test_a_batch_holds_at_most_max_batch_requests_and_max_inputs_texts(classifier_bundle):
+    requests = [["a fine film"], ["a film", "film"], ["film", "a film", "a dull film"], ["a"]]
+    results, batches = _run_queued(classifier_bundle, requests, max_inputs=4)
+    assert batches == [2, 1, 1]  # 1 + 2 texts; the third request would pass 4 texts: it runs next, alone
+    for inputs, (status, got) in zip(requests, results, strict=True):
+        assert status == 200 and [item.text for item in got] == inputs
+    _, batches = _run_queued(classifier_bundle, [["a"]] * 4, max_batch=3)
+    assert batches == [3, 1]
+    _, batches = _run_queued(classifier_bundle, [["a"]] * 3, max_batch=1)
+    assert batches == [1, 1, 1]
 
 
 def test_concurrent_requests_all_get_their_own_answer(classifier_bundle):
