@@ -119,8 +119,9 @@ KINDS: tuple[KindEntry, ...] = (
               # /v1/generate, /v1/completions and /v1/models, /v1/poem (400 unless a poem model)
               routes=("rnnkit.serve.routes_lm", "rnnkit.serve.routes_openai", "rnnkit.poems.serve"),
               exports=("onnx", "torchscript")),
-    KindEntry("classifier", "rnnkit.models.classifier", ("predict", "eval")),
-    KindEntry("tagger", "rnnkit.models.tagger", ("predict", "eval")),
+    KindEntry("classifier", "rnnkit.models.classifier", ("predict", "eval", "serve"),
+              routes=("rnnkit.serve.routes_predict",)),  # /v1/predict (texts; not numeric series yet)
+    KindEntry("tagger", "rnnkit.models.tagger", ("predict", "eval", "serve"), routes=("rnnkit.serve.routes_predict",)),
     KindEntry("seq2seq", "rnnkit.models.seq2seq", ("translate", "eval")),
     KindEntry("forecaster", "rnnkit.timeseries.models", ("forecast", "detect", "eval")),
     KindEntry("autoencoder", "rnnkit.timeseries.models", ("detect", "eval")),

@@ -336,10 +336,11 @@ def serve(
     bundle: Annotated[Path, typer.Argument(help="A model bundle folder.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Requests decoded together (1: no batching).")] = 8,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Requests run together (1: no batching).")] = 8,
 ) -> None:
-    """Serve a bundle over HTTP: /v1/generate, /v1/poem, /health, /metrics, /docs and a playground at /."""
-    from rnnkit.bundle import load, read_info, require_kind
+    """Serve a bundle over HTTP: language models /v1/generate and /v1/poem, classifiers and taggers /v1/predict;
+    /health, /metrics, /docs and a playground at /."""
+    from rnnkit.bundle import load, read_info
 
     if not 1 <= port <= 65535:
         _fail(ValueError(f"--port: expected a port number in 1..65535, got {port}"))
@@ -350,7 +351,7 @@ def serve(
     except ImportError as error:
         _fail(ImportError(f"{error}; install the serve extra: pip install 'rnnkit[serve]'"))
     try:  # a bad path, another kind of model or a damaged bundle fails here, before the server starts
-        require_kind(read_info(bundle), "language_model", "rnnkit serve (text generation)")
+        server.route_modules(read_info(bundle))  # a kind without HTTP routes is refused
         loaded = load(bundle)
     except (ValueError, OSError) as error:
         _fail(error)

@@ -75,10 +75,11 @@ def test_serve_and_export_refuse_another_kind_of_bundle_naming_the_command_to_us
 
     path = tiny_lm_bundle(tmp_path / "b")
     info = json.loads((path / "bundle.json").read_text())
-    info["kind"] = "classifier"  # what a sentiment model's bundle says
+    info["kind"] = "forecaster"  # a kind without HTTP routes
     (path / "bundle.json").write_text(json.dumps(info))
     result = runner.invoke(app, ["serve", str(path)])
-    assert result.exit_code == 2 and "got kind 'classifier'; use rnnkit predict" in result.output
+    assert result.exit_code == 2 and "got kind 'forecaster', which has no HTTP routes" in result.output
+    assert "use rnnkit forecast, rnnkit detect, rnnkit eval with this bundle" in result.output
 
 
 def test_version():

@@ -16,33 +16,6 @@ from rnnkit.text.tokenizer import SPECIAL_TOKENS, Tokenizer
 LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 
 
-@pytest.fixture(scope="module")
-def classifier_bundle(tmp_path_factory):
-    torch.manual_seed(0)
-    tokenizer = Tokenizer.build(["a fine film", "a dull film"], level="word")
-    model = SequenceClassifier(ClassifierConfig(vocab_size=len(tokenizer), embedding_size=4, hidden_size=4))
-    return save(tmp_path_factory.mktemp("c") / "b", model.eval(), tokenizer, task="sentiment",
-                extra={"labels": ["negative", "positive"], "lowercase": True, "max_length": 10})
-
-
-@pytest.fixture(scope="module")
-def tagger_bundle(tmp_path_factory):
-    torch.manual_seed(0)
-    tokenizer = Tokenizer([*SPECIAL_TOKENS, "alice", "visits", "paris"], level="word")
-    chars = Tokenizer.build(["Alice visits Paris"], level="char")
-    model = Tagger(TaggerConfig(vocab_size=len(tokenizer), labels=LABELS, embedding_size=4, hidden_size=4,
-                                char_vocab_size=len(chars), char_embedding_size=3, char_hidden_size=3))
-    with torch.no_grad():  # make the output predictable: B-PER, then O, then B-LOC, whatever the input
-        model.emissions.weight.zero_()
-        model.emissions.bias.copy_(torch.tensor([0.0, 0.0, -9.0, 0.0, -9.0]))
-        model.crf.transitions.zero_()
-        model.crf.start_transitions.copy_(torch.tensor([0.0, 9.0, 0.0, 0.0, 0.0]))
-        model.crf.transitions[1, 0] = 9.0  # B-PER -> O
-        model.crf.transitions[0, 3] = 9.0  # O -> B-LOC
-    return save(tmp_path_factory.mktemp("t") / "b", model.eval(), tokenizer, task="ner", tokenizers={"chars": chars},
-                extra={"labels": list(LABELS), "lowercase": True, "split": "whitespace", "max_word_length": 20})
-
-
 def test_classifier_predictions_are_distributions(classifier_bundle):
     out = predict(classifier_bundle, ["A fine film", "a dull film, really"])
     assert [p.text for p in out] == ["A fine film", "a dull film, really"]

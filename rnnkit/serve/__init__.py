@@ -5,6 +5,6 @@
 See rnnkit/serve/app.py for the endpoints and docs/serving.md for deployment.
 """
 
-from rnnkit.serve.app import ServerSettings, create_app, serve
+from rnnkit.serve.app import ServerSettings, create_app, route_modules, serve
 
-__all__ = ["ServerSettings", "create_app", "serve"]
+__all__ = ["ServerSettings", "create_app", "route_modules", "serve"]

@@ -4,16 +4,20 @@
                         (rnnkit.serve.routes_lm)
     POST /v1/poem       a Tang poem of an exact form (rnnkit.poems' constraints); stream as above
                         (rnnkit.poems.serve)
-    POST /v1/predict    not served yet: the app serves language-model bundles only, so it answers 400
+    POST /v1/predict    classifier and tagger bundles: labels with probabilities, or tags and entity spans
+                        (rnnkit.serve.routes_predict); for a language model it answers 400
     GET  /health        200 once the model is loaded; 503 outside the lifespan (under uvicorn, which listens
                         only inside it, a request then gets a refused connection instead)
     GET  /metrics       Prometheus text (prometheus_client): requests and latency by route, tokens, errors,
                         queue depth, batch sizes, model info
     GET  /              the playground page; GET /docs the OpenAPI docs
 
-This module is the core (lifespan, limits, metrics, health, batching); the routes of the bundle kind it
-serves come from the modules rnnkit.catalog names for the kind (``KindEntry.routes``), each with
-``register_routes(app, settings)`` built on rnnkit.serve.routing.
+This module is the core (lifespan, limits, metrics, health, batching); the routes of the bundle's kind
+come from the modules rnnkit.catalog names for the kind (``KindEntry.routes``), each with
+``register_routes(app, settings)`` built on rnnkit.serve.routing. A kind without routes is refused
+(:func:`route_modules`). A route module may define ``start_worker(bundle, settings, metrics)``, the thread
+that owns the model (with ``submit``, ``depth`` and ``stop``); without one the worker is the language
+models' Batcher.
 
 The model is loaded in the lifespan and kept on ``app.state``; one worker thread owns it
 (rnnkit.serve.worker), endpoints are plain ``def`` (FastAPI runs them in its thread pool) that queue a job
@@ -39,6 +43,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from rnnkit import catalog
+from rnnkit.bundle import read_info, require_kind
 from rnnkit.serve.metrics import OTHER_ROUTE, Metrics
 from rnnkit.serve.playground import PAGE
 from rnnkit.serve.routing import ready
@@ -47,7 +52,6 @@ from rnnkit.serve.worker import Batcher
 
 logger = logging.getLogger(__name__)
 
-KIND = "language_model"  # the bundle kind this server serves: checked at startup, its routes from the catalog
 _CORE_PATHS = frozenset({"/", "/health", "/metrics", "/docs", "/openapi.json", "/v1/predict"})  # metric labels
 
 
@@ -60,24 +64,47 @@ class ServerSettings:
     max_queue: int = 32  # jobs waiting beyond the running batch; past it 429
     request_timeout: float = 30.0  # seconds from arrival to the last token; past it 504
     retry_after: int = 1  # seconds, the Retry-After of a 429
+    max_inputs: int = 64  # /v1/predict: texts per request (more get 422) and per batch
+    max_input_chars: int = 5_000  # /v1/predict: longer texts get 422
+    batch_window: float = 0.005  # /v1/predict: seconds a batch waits for more requests after its first
 
 
 def create_app(bundle: Any, settings: ServerSettings | None = None) -> FastAPI:
-    """A FastAPI app serving ``bundle``: a bundle folder (loaded at startup) or a loaded rnnkit.bundle.Bundle."""
+    """A FastAPI app serving ``bundle``: a bundle folder (loaded at startup) or a loaded rnnkit.bundle.Bundle.
+
+    Its kind (bundle.json, read now) picks the routes; a kind without any raises ValueError."""
     settings = settings or ServerSettings()
+    info = read_info(bundle) if isinstance(bundle, (str, Path)) else (bundle.info or {})
+    kind = info.get("kind", catalog.DEFAULT_KIND)
+    modules = route_modules(info)
     metrics = Metrics()
-    app = FastAPI(title="rnnkit", version=_version(), lifespan=_lifespan(bundle, settings, metrics),
-                  description="Generate text and poems with a recurrent language model (see docs/serving.md).")
+    app = FastAPI(title="rnnkit", version=_version(), lifespan=_lifespan(bundle, kind, modules, settings, metrics),
+                  description=f"Serve a recurrent {kind.replace('_', ' ')} bundle (see docs/serving.md).")
     app.state.ready, app.state.settings, app.state.metrics = False, settings, metrics
     app.exception_handler(RequestValidationError)(_invalid_request)
     _add_core_routes(app, metrics)
-    paths = _CORE_PATHS | _add_kind_routes(app, settings)
-    _add_predict_route(app)
+    kind_paths = _add_kind_routes(app, settings, modules)
+    if "/v1/predict" not in kind_paths:
+        _add_predict_route(app)
+    paths = _CORE_PATHS | kind_paths
     app.add_middleware(_LimitsAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics, paths=paths)
     return app
 
 
-def _lifespan(bundle: Any, settings: ServerSettings, metrics: Metrics):
+def route_modules(info: dict[str, Any]) -> tuple[str, ...]:
+    """The route modules rnnkit.catalog names for the kind of bundle.json ``info``; ValueError for a kind
+    without any, naming the commands that take it."""
+    kind = info.get("kind", catalog.DEFAULT_KIND)
+    entry = catalog.kind_entry(kind)
+    if entry is None or not entry.routes:
+        served = ", ".join(repr(e.name) for e in catalog.KINDS if e.routes)
+        commands = ", ".join(f"rnnkit {command}" for command in entry.commands) if entry else "none"
+        raise ValueError(f"bundle: rnnkit serve serves the kinds {served}, got kind {kind!r}, which has no HTTP "
+                         f"routes; use {commands} with this bundle")
+    return entry.routes
+
+
+def _lifespan(bundle: Any, kind: str, modules: tuple[str, ...], settings: ServerSettings, metrics: Metrics):
     """Load the bundle (a folder) or take it (a Bundle), check its kind, run the worker while the app runs."""
 
     @asynccontextmanager
@@ -89,12 +116,9 @@ def _lifespan(bundle: Any, settings: ServerSettings, metrics: Metrics):
             app.state.bundle = load(bundle)
         else:
             app.state.bundle = bundle
-        from rnnkit.bundle import require_kind
-
-        require_kind(app.state.bundle.info, KIND, "the server (text generation)")
+        require_kind(app.state.bundle.info, kind, f"the server (started with a {kind!r} bundle)")
         app.state.bundle.model.eval()
-        app.state.batcher = Batcher(app.state.bundle.model, max_batch=settings.max_batch, max_queue=settings.max_queue,
-                                    on_tokens=metrics.count_tokens, on_batch=metrics.observe_batch).start()
+        app.state.batcher = _start_worker(app.state.bundle, modules, settings, metrics)
         app.state.ready = True
         logger.info("serving %s", getattr(app.state.bundle, "path", "a bundle"))
         yield
@@ -135,10 +159,20 @@ def _add_core_routes(app: FastAPI, metrics: Metrics) -> None:
         return HTMLResponse(PAGE)
 
 
-def _add_kind_routes(app: FastAPI, settings: ServerSettings) -> frozenset[str]:
-    """Register the routes of every module the catalog names for :data:`KIND`; their paths."""
+def _start_worker(bundle: Any, modules: tuple[str, ...], settings: ServerSettings, metrics: Metrics):
+    """The first route module's ``start_worker``, else the language models' Batcher."""
+    for module in modules:
+        start = getattr(importlib.import_module(module), "start_worker", None)
+        if start is not None:
+            return start(bundle, settings, metrics)
+    return Batcher(bundle.model, max_batch=settings.max_batch, max_queue=settings.max_queue,
+                   on_tokens=metrics.count_tokens, on_batch=metrics.observe_batch).start()
+
+
+def _add_kind_routes(app: FastAPI, settings: ServerSettings, modules: tuple[str, ...]) -> frozenset[str]:
+    """Register the routes of ``modules`` (the catalog's for the bundle's kind); their paths."""
     before = {route.path for route in app.routes}
-    for module in catalog.kind_entry(KIND).routes:
+    for module in modules:
         importlib.import_module(module).register_routes(app, settings)
     return frozenset(route.path for route in app.routes) - before
 
@@ -148,9 +182,9 @@ def _add_predict_route(app: FastAPI) -> None:
     def predict(body: PredictRequest, request: Request):
         state = ready(request)
         info = state.bundle.info or {}
-        raise HTTPException(400, f"this bundle holds a language model (task {info.get('task')!r}) and this server "
-                                 "serves language models only; /v1/predict is not served yet. Use /v1/generate or "
-                                 "/v1/poem here, and rnnkit predict for classifier and tagger bundles.")
+        raise HTTPException(400, f"this bundle holds a language model (task {info.get('task')!r}), for which "
+                                 "/v1/predict is not served yet: it serves classifier and tagger bundles. Use "
+                                 "/v1/generate or /v1/poem here.")
 
 
 def serve(bundle: Any, *, host: str = "127.0.0.1", port: int = 8000, settings: ServerSettings | None = None,

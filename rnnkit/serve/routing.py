@@ -48,9 +48,10 @@ def decoding_options(body: GenerateRequest | PoemRequest) -> DecodingOptions:
         invalid_value(error, type(body))
 
 
-def _submit(state, job: Job) -> None:
+def submit(state, job):
+    """Queue ``job`` on the app's worker; 429 with Retry-After when the queue is full."""
     try:
-        state.batcher.submit(job)
+        return state.batcher.submit(job)
     except QueueFull as error:
         state.metrics.count_error("queue_full")
         raise HTTPException(429, f"too many requests: {error}; retry after {state.settings.retry_after} s",
@@ -76,7 +77,7 @@ def _events(job: Job, timeout: float) -> Iterator[tuple]:
 
 
 def answer(state, job: Job, stream: bool, tokenizer, finish):
-    _submit(state, job)
+    submit(state, job)
     timeout = state.settings.request_timeout
     if not stream:
         tokens: list[int] = []
@@ -117,4 +118,4 @@ def _sse(event: str, data: dict) -> str:
 
 
 # for route modules that read a job's events themselves (rnnkit.serve.routes_openai)
-submit, events = _submit, _events
+events = _events

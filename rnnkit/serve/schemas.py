@@ -66,9 +66,45 @@ class PoemResponse(BaseModel):
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"inputs": ["a gorgeous , witty , seductive movie .", "the plot is paper-thin"]},
+        {"inputs": ["Going to see Taylor Swift in London tonight"]}]})
 
-    inputs: list[str] = Field(..., min_length=1, max_length=64, description="Texts to classify or score.")
+    inputs: list[str] = Field(..., min_length=1, max_length=10_000, description="Texts to classify or tag, one "
+                              "prediction each (at most the server's max_inputs texts of max_input_chars characters). "
+                              "A text that is empty or of only unknown tokens gets 422 naming inputs[i].")
+
+
+class Entity(BaseModel):
+    text: str = Field(description="The entity as it stands in the input: input[start:end].")
+    label: str = Field(description="Its type, e.g. person.")
+    start: int = Field(description="Character offset of its first character in the input.")
+    end: int = Field(description="One past its last character.")
+    probability: float = Field(description="Mean over its tokens of p(tag).")
+
+
+class Prediction(BaseModel):
+    label: str | None = Field(None, description="Classifiers: the most probable label.")
+    probabilities: dict[str, float] | None = Field(None, description="Classifiers: every label's probability.")
+    tokens: list[str] | None = Field(None, description="Taggers: the tokens the text was split into.")
+    tags: list[str] | None = Field(None, description="Taggers: one BIO tag per token.")
+    entities: list[Entity] | None = Field(None, description="Taggers: the spans the tags describe.")
+    unknown: list[str] = Field([], description="A warning: tokens the model does not know (read as <unk>).")
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"predictions": [{"label": "positive", "probabilities": {"negative": 0.03, "positive": 0.97},
+                          "unknown": []}]},
+        {"predictions": [{"tokens": ["Going", "to", "see", "Taylor", "Swift", "in", "London", "tonight"],
+                          "tags": ["O", "O", "O", "B-person", "I-person", "O", "B-location", "O"],
+                          "entities": [{"text": "Taylor Swift", "label": "person", "start": 13, "end": 25,
+                                        "probability": 0.91},
+                                       {"text": "London", "label": "location", "start": 29, "end": 35,
+                                        "probability": 0.88}],
+                          "unknown": []}]}]})
+
+    predictions: list[Prediction]  # one per input, in order
 
 
 class Health(BaseModel):

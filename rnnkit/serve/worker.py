@@ -71,7 +71,46 @@ class _Row:
         self.generator = torch.Generator().manual_seed(job.seed) if job.method == "sample" else None
 
 
-class Batcher:
+class Worker:
+    """A background thread that owns the model, fed by a bounded queue; ``submit`` never blocks. Subclasses
+    (:class:`Batcher`, rnnkit.serve.routes_predict.PredictBatcher) define ``_run``, which reads ``queue``,
+    keeps ``running`` (jobs taken, not yet answered) and returns once ``_stop`` is set and the queue empty."""
+
+    def __init__(self, *, max_queue: int, name: str):
+        if max_queue < 1:
+            raise ValueError(f"max_queue: expected >= 1, got {max_queue}")
+        self.queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self.running = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the running and queued jobs (up to ``timeout`` seconds), then end the thread."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def submit(self, job):
+        if self._stop.is_set():
+            raise QueueFull("the server is shutting down")
+        try:
+            self.queue.put_nowait(job)
+        except queue.Full:
+            raise QueueFull(f"{self.queue.maxsize} requests are already waiting") from None
+        return job
+
+    def depth(self) -> int:
+        """Jobs waiting or running."""
+        return self.queue.qsize() + self.running
+
+
+class Batcher(Worker):
     """Runs :class:`Job` s on ``model`` in a background thread; ``submit`` never blocks.
 
     Args:
@@ -85,34 +124,9 @@ class Batcher:
                  on_tokens: Callable[[int], None] | None = None, on_batch: Callable[[int], None] | None = None):
         if max_batch < 1 or max_queue < 1:
             raise ValueError(f"max_batch, max_queue: expected >= 1, got {max_batch}, {max_queue}")
+        super().__init__(max_queue=max_queue, name="rnnkit-batcher")
         self.model, self.max_batch = model, max_batch
-        self.queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
         self.on_tokens, self.on_batch = on_tokens or (lambda n: None), on_batch or (lambda n: None)
-        self.running = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rnnkit-batcher", daemon=True)
-
-    def start(self) -> Batcher:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the running and queued jobs (up to ``timeout`` seconds), then end the thread."""
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def submit(self, job: Job) -> Job:
-        if self._stop.is_set():
-            raise QueueFull("the server is shutting down")
-        try:
-            self.queue.put_nowait(job)
-        except queue.Full:
-            raise QueueFull(f"{self.queue.maxsize} requests are already waiting") from None
-        return job
-
-    def depth(self) -> int:
-        """Jobs waiting or running."""
-        return self.queue.qsize() + self.running
 
     # -- the thread --------------------------------------------------------------------------------------
 
