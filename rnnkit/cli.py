@@ -337,15 +337,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     max_batch: Annotated[int, typer.Option("--max-batch", help="Requests run together (1: no batching).")] = 8,
+    quantize: Annotated[str | None, typer.Option("--quantize", help="int8: serve an int8 copy of the model "
+                                                                     "(CPU inference, rnnkit.quantize).")] = None,
 ) -> None:
-    """Serve a bundle over HTTP: language models /v1/generate and /v1/poem, classifiers and taggers /v1/predict;
-    /health, /metrics, /docs and a playground at /."""
+    """Serve a bundle over HTTP: language models /v1/generate, /v1/completions and /v1/poem, classifiers and
+    taggers /v1/predict; /health, /metrics, /docs and a playground at /."""
     from rnnkit.bundle import load, read_info
 
     if not 1 <= port <= 65535:
         _fail(ValueError(f"--port: expected a port number in 1..65535, got {port}"))
     if max_batch < 1:
         _fail(ValueError(f"--max-batch: expected an integer >= 1 (1: no batching), got {max_batch}"))
+    if quantize not in (None, "int8"):
+        _fail(ValueError(f"--quantize: expected int8 (or nothing for float32), got {quantize!r}"))
     try:
         import rnnkit.serve as server
     except ImportError as error:
@@ -353,6 +357,10 @@ def serve(
     try:  # a bad path, another kind of model or a damaged bundle fails here, before the server starts
         server.route_modules(read_info(bundle))  # a kind without HTTP routes is refused
         loaded = load(bundle)
+        if quantize:
+            from rnnkit.quantize import quantize_dynamic
+
+            loaded = loaded._replace(model=quantize_dynamic(loaded.model))
     except (ValueError, OSError) as error:
         _fail(error)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)

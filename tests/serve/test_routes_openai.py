@@ -125,3 +125,27 @@ def test_stop_scanner_holds_back_only_what_may_start_a_stop_string(stop, pieces,
     scanner = StopScanner(stop)
     sent = "".join(scanner.feed(p) for p in pieces)
     assert (sent + scanner.flush(), scanner.stopped) == expected
+
+
+def test_serve_quantize_int8_serves_the_int8_copy(poem_bundle, monkeypatch):
+    from typer.testing import CliRunner
+
+    import rnnkit.serve as server
+    from rnnkit.cli import app
+    from rnnkit.quantize import is_quantized, quantize_dynamic
+
+    answers = {}
+
+    def fake_serve(bundle, **options):  # what uvicorn would run: the app, entered as TestClient does
+        answers["int8"] = is_quantized(bundle.model)
+        with TestClient(create_app(bundle, options["settings"])) as http:
+            answers["text"] = http.post("/v1/completions", json={"model": "poems", "prompt": "春", "max_tokens": 8,
+                                                                 "temperature": 0}).json()["choices"][0]["text"]
+
+    monkeypatch.setattr(server, "serve", fake_serve)
+    result = CliRunner().invoke(app, ["serve", str(poem_bundle.path), "--quantize", "int8"])
+    assert result.exit_code == 0, result.output
+    int8 = quantize_dynamic(poem_bundle.model)
+    assert answers["int8"] and answers["text"] == _greedy(poem_bundle._replace(model=int8), "春", 8)
+    result = CliRunner().invoke(app, ["serve", str(poem_bundle.path), "--quantize", "int4"])
+    assert result.exit_code == 2 and "--quantize: expected int8" in result.output
