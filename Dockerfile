@@ -1,6 +1,9 @@
-# rnnkit serve in a container: CPU torch, the serve extra, one bundle baked in (or mounted at /bundle).
+# rnnkit serve in a container: CPU torch, the serve extra, one bundle mounted at /bundle, of any kind that has
+# HTTP routes (language models, classifiers, taggers: rnnkit.catalog).
 #   docker build -t rnnkit-serve .
 #   docker run --rm -p 8000:8000 -v "$PWD/runs/demo/bundle:/bundle:ro" rnnkit-serve
+#   docker run --rm -p 8000:8000 -v "$PWD/runs/sst2/bundle:/bundle:ro" rnnkit-serve \
+#       rnnkit serve /bundle --host 0.0.0.0 --port 8000 --quantize int8
 FROM python:3.11-slim
 
 WORKDIR /app
