@@ -429,7 +429,7 @@ def export_bundle(bundle: str | Path, *, format: str = "onnx", out: str | Path |
             _state_shapes_like_inputs(path, inputs[2:], outputs[1:])
         else:
             export_torchscript(graph, path, example)
-        error, scale = verify(path, graph, format, inputs, scale=True)
+        error, scale, _ = verify(path, graph, format, inputs)
     if not error <= TOLERANCE * max(1.0, scale):
         raise ValueError(f"export: {path} differs from PyTorch by {error:.3g} (more than {TOLERANCE} x "
                          f"max(1, {scale:.3g}), the outputs' largest magnitude); please report it with the bundle's "
@@ -448,7 +448,7 @@ def _quantize_onnx(source: Path, path: Path, graph: nn.Module, inputs: list[str]
         quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8)
     finally:
         source.unlink(missing_ok=True)
-    error, agreement = verify(path, graph, "onnx", inputs, agreement=True)
+    error, _, agreement = verify(path, graph, "onnx", inputs)
     if agreement < INT8_AGREEMENT:
         raise ValueError(f"export: the int8 graph {path} picks PyTorch's most probable token at only "
                          f"{agreement:.0%} of the check positions (expected >= {INT8_AGREEMENT:.0%})")
@@ -470,11 +470,17 @@ def _state_shapes_like_inputs(path: Path, state_inputs: list[str], state_outputs
     onnx.save(model, str(path))
 
 
-def verify(path: Path, graph: nn.Module, format: str, inputs: list[str], agreement: bool = False,
-           scale: bool = False):
-    """Largest |exported - PyTorch| over the outputs, on a check batch other than the one traced with
-    (another batch size and length, mixed lengths); with ``agreement``, also the share of valid positions
-    whose most probable token is PyTorch's; with ``scale``, instead the largest |PyTorch output|."""
+class Check(NamedTuple):
+    """An exported file against PyTorch on verify's check batch."""
+
+    error: float  # largest |exported - PyTorch| over the outputs
+    scale: float  # largest |PyTorch output|: the float check's tolerance is relative to it
+    agreement: float  # share of valid positions whose most probable token is PyTorch's
+
+
+def verify(path: Path, graph: nn.Module, format: str, inputs: list[str]) -> Check:
+    """The exported file against PyTorch on a check batch other than the one traced with (another batch size
+    and length, mixed lengths)."""
     generator = torch.Generator().manual_seed(1)
     config = graph.model.config
     tokens = torch.randint(0, config.vocab_size, (4, 9), generator=generator)
@@ -486,13 +492,9 @@ def verify(path: Path, graph: nn.Module, format: str, inputs: list[str], agreeme
         expected = graph(*args)
     got = run_exported(path, format, dict(zip(inputs, args, strict=True)))
     error = max(float((torch.as_tensor(g) - e).abs().max()) for g, e in zip(got, expected, strict=True))
-    if scale:
-        return error, max(float(e.abs().max()) for e in expected)
-    if not agreement:
-        return error
     valid = torch.arange(tokens.size(1))[None, :] < lengths[:, None]  # (B, T)
     same = torch.as_tensor(got[0]).argmax(-1) == expected[0].argmax(-1)
-    return error, float(same[valid].float().mean())
+    return Check(error, max(float(e.abs().max()) for e in expected), float(same[valid].float().mean()))
 
 
 def run_exported(path: str | Path, format: str, feeds: dict[str, Any]) -> list[Any]:

@@ -222,7 +222,7 @@ def test_the_export_check_is_relative_to_the_outputs_scale(tmp_path, monkeypatch
     import rnnkit.export as export
 
     path, _, _ = tiny_bundle(tmp_path)
-    monkeypatch.setattr(export, "verify", lambda *args, **kwargs: (error, scale))
+    monkeypatch.setattr(export, "verify", lambda *args, **kwargs: export.Check(error, scale, 1.0))
     if passes:
         assert export.export_bundle(path, format="torchscript").max_abs_error == error
     else:
@@ -235,5 +235,5 @@ def test_verify_reports_the_outputs_scale(tmp_path):
 
     path, model, _ = tiny_bundle(tmp_path)
     result = export_bundle(path, format="torchscript")
-    error, scale = verify(result.path, _LanguageModelGraph(model), "torchscript", result.inputs, scale=True)
+    error, scale, _ = verify(result.path, _LanguageModelGraph(model), "torchscript", result.inputs)
     assert error == pytest.approx(result.max_abs_error) and 0 < scale < 100  # the largest |logit or state|
