@@ -25,6 +25,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -38,7 +39,7 @@ from rnnkit.serve.openai_schemas import (
     ModelList,
     Usage,
 )
-from rnnkit.serve.routing import events, invalid, invalid_value, ready, submit
+from rnnkit.serve.routing import events, invalid, invalid_value, ready, submit, token_text
 from rnnkit.serve.worker import DONE, TOKEN, Job
 from rnnkit.text.tokenizer import unknown_tokens
 
@@ -84,7 +85,10 @@ def register_routes(app: FastAPI, settings) -> None:
 def _model(state) -> Model:
     """The served model: its id is the bundle's task (e.g. "poems"), as GET /v1/models lists it."""
     info = state.bundle.info
-    created = int(state.bundle.path.joinpath("bundle.json").stat().st_mtime)
+    try:
+        created = int(datetime.strptime(info.get("created", ""), "%Y-%m-%dT%H:%M:%S%z").timestamp())
+    except ValueError:  # a bundle without its creation time
+        created = 0
     return Model(id=str(info.get("task", "rnnkit")), created=created)
 
 
@@ -164,11 +168,8 @@ def _pieces(state, job: Job) -> Iterator[tuple[str | None, bool | None]]:
         if event[0] == TOKEN:
             if event[1] == tokenizer.end_id:
                 continue
-            piece = tokenizer.decode([event[1]])
-            if piece and tokenizer.level == "word" and count:
-                piece = " " + piece
+            yield token_text(tokenizer, event[1], first=count == 0), None
             count += 1
-            yield piece, None
         elif event[0] == DONE:
             yield None, event[1]
             return

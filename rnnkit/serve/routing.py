@@ -19,7 +19,7 @@ from rnnkit.decoding import DecodingOptions
 from rnnkit.serve.schemas import GenerateRequest, PoemRequest
 from rnnkit.serve.worker import DONE, ERROR, TOKEN, Job, QueueFull
 
-__all__ = ["answer", "decoding_options", "events", "invalid", "invalid_value", "ready", "submit"]
+__all__ = ["answer", "decoding_options", "events", "invalid", "invalid_value", "ready", "submit", "token_text"]
 
 
 def ready(request: Request):
@@ -58,7 +58,7 @@ def submit(state, job):
                             headers={"Retry-After": str(state.settings.retry_after)}) from None
 
 
-def _events(job: Job, timeout: float) -> Iterator[tuple]:
+def events(job: Job, timeout: float) -> Iterator[tuple]:
     """The job's events until DONE or ERROR; a missing event within ``timeout`` seconds is a timeout."""
     job.log_probs = []
     deadline = time.monotonic() + timeout
@@ -81,27 +81,24 @@ def answer(state, job: Job, stream: bool, tokenizer, finish):
     timeout = state.settings.request_timeout
     if not stream:
         tokens: list[int] = []
-        for event in _events(job, timeout):
+        for event in events(job, timeout):
             if event[0] == TOKEN:
                 tokens.append(event[1])
             elif event[0] == DONE:
                 return finish(tokens, event[1])
             else:
                 raise HTTPException(event[1], event[2])
-        raise HTTPException(504, "no result")  # not reached: _events always ends with DONE or ERROR
+        raise HTTPException(504, "no result")  # not reached: events always ends with DONE or ERROR
 
     def sse() -> Iterator[str]:
         tokens: list[int] = []
         try:
-            for event in _events(job, timeout):
+            for event in events(job, timeout):
                 if event[0] == TOKEN:
                     tokens.append(event[1])
                     if event[1] == tokenizer.end_id:  # it ends the text and has none: the done event follows
                         continue
-                    piece = tokenizer.decode([event[1]])
-                    if piece and tokenizer.level == "word" and len(tokens) > 1:
-                        piece = " " + piece
-                    yield _sse("token", {"id": event[1], "text": piece})
+                    yield _sse("token", {"id": event[1], "text": token_text(tokenizer, event[1], len(tokens) == 1)})
                 elif event[0] == DONE:
                     yield _sse("done", finish(tokens, event[1]))
                 else:
@@ -113,9 +110,13 @@ def answer(state, job: Job, stream: bool, tokenizer, finish):
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def token_text(tokenizer, token: int, first: bool) -> str:
+    """The text a generated token adds to an answer: its decoding, after a space for a word-level tokenizer
+    unless it is the first."""
+    piece = tokenizer.decode([token])
+    return " " + piece if piece and tokenizer.level == "word" and not first else piece
+
+
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
-
-# for route modules that read a job's events themselves (rnnkit.serve.routes_openai)
-events = _events
